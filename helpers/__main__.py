@@ -1,0 +1,59 @@
+"""``python -m helpers <command>``: the instructor's command line.
+
+Commands:
+  build              regenerate notebooks/ (the student release) from solutions/
+  grade DIR          autograde DIR/<student>/<assignment>/*.ipynb; table, CSV, feedback
+  demo               build, grade two demo students (reference, untouched), print grades
+  author SRC DEST    turn a percent script into an nbgrader source notebook
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="regenerate notebooks/ from solutions/")
+    p_build.add_argument("assignments", nargs="*", help="default: all")
+    p_grade = sub.add_parser("grade", help="autograde a folder of submissions")
+    p_grade.add_argument("submissions", help="folder of <student>/<assignment>/*.ipynb")
+    p_grade.add_argument("--out", help="grading folder (default grading/<name of DIR>)")
+    p_grade.add_argument("--assignment", action="append", dest="assignments",
+                         help="grade only this assignment (repeatable)")
+    p_grade.add_argument("--no-feedback", action="store_true", help="skip feedback HTML")
+    p_demo = sub.add_parser("demo", help="build, grade the demo submissions, print grades")
+    p_demo.add_argument("--out", help="grading folder (default grading/demo)")
+    p_author = sub.add_parser("author", help="percent script -> source notebook")
+    p_author.add_argument("script")
+    p_author.add_argument("notebook")
+    args = parser.parse_args(argv)
+
+    from helpers import grading
+    if args.command == "build":
+        grading.build(args.assignments or None)
+    elif args.command == "grade":
+        try:
+            results = grading.grade(args.submissions, work=args.out, names=args.assignments,
+                                    feedback=not args.no_feedback)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(grading.gradebook_table(results))
+        for line in grading.summary(results):
+            print("  not graded cleanly: " + line)
+        work = args.out or grading.WORK / grading.Path(args.submissions).resolve().name
+        print(f"Grades CSV: {grading.Path(work) / 'grades.csv'}")
+    elif args.command == "demo":
+        grading.demo(work=args.out)
+    elif args.command == "author":
+        from helpers.authoring import write_notebook
+        write_notebook(args.script, args.notebook)
+        print(f"wrote {args.notebook}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The building blocks of every student-facing checker.
+
+A checker (``check_<fn>(fn)`` in ``helpers/checks/<quiz>.py``) calls the student's
+function on small fixed inputs, then uses these helpers in order: shape first,
+then values, then known mistakes. Each helper raises :class:`CheckFailed` (an
+``AssertionError``, so nbgrader counts it as a failed test) with a message that
+says what is wrong and, where we can tell, the likely cause. On success the
+checker calls :func:`passed`, which prints one ``✔`` line.
+
+Example message::
+
+    ✘ word_embedding_backward: shape (5, 3) is right but values are off (rel. error 0.33).
+      Most likely: a word that appears twice gets its gradient once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+OK = "\u2714"     # ✔
+FAIL = "\u2718"   # ✘
+
+
+class CheckFailed(AssertionError):
+    """A check that did not pass; the message is meant for the student."""
+
+
+def rel_error(x, y):
+    """Max relative error between two arrays, cs231n's definition.
+
+    x, y: arrays of the same shape (anything np.asarray takes).
+    Returns a float: max |x - y| / max(1e-8, |x| + |y|).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)), initial=0.0))
+
+
+def fail(fn_name, message, hint=None):
+    """Raise CheckFailed with the standard ``✘ fn: message`` layout."""
+    text = f"{FAIL} {fn_name}: {message}"
+    if hint:
+        text += f"\n  {hint}"
+    raise CheckFailed(text)
+
+
+def passed(fn_name, message="shape and values match"):
+    """Print the standard success line and return True."""
+    print(f"{OK} {fn_name}: {message}")
+    return True
+
+
+def as_array(value, name, fn_name):
+    """Turn a student's return value (NumPy or TensorFlow) into a NumPy array.
+
+    Fails with a clear message for None (the usual 'forgot to return') and for
+    values that are not numeric.
+    """
+    if value is None:
+        fail(fn_name, f"{name} is None.", "Most likely: the function does not `return` it.")
+    if hasattr(value, "numpy") and callable(value.numpy):
+        value = value.numpy()
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic objects
+        fail(fn_name, f"{name} is a {type(value).__name__}, not an array ({exc}).")
+    if arr.dtype == object:
+        fail(fn_name, f"{name} is not a numeric array (got {type(value).__name__}).")
+    return arr
+
+
+def expect_shape(value, shape, name, fn_name, hint=None):
+    """Fail unless ``value`` has exactly ``shape``; returns the value as an array."""
+    arr = as_array(value, name, fn_name)
+    if tuple(arr.shape) != tuple(shape):
+        fail(fn_name, f"{name} has shape {tuple(arr.shape)}, expected {tuple(shape)}.", hint)
+    return arr
+
+
+def expect_finite(value, name, fn_name):
+    """Fail if ``value`` holds NaN or inf, saying where the first one is."""
+    arr = as_array(value, name, fn_name)
+    if np.issubdtype(arr.dtype, np.number) and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        fail(fn_name, f"{name} holds NaN or inf (first at index {tuple(int(i) for i in bad)}).",
+             "Most likely: a log or division of 0, or an overflow in exp.")
+    return arr
+
+
+def expect_close(value, expected, name, fn_name, tol=1e-7, mistakes=None, hint=None):
+    """Fail unless ``value`` matches ``expected`` to relative error ``tol``.
+
+    value: the student's array (any shape; checked against expected.shape first).
+    expected: the reference array.
+    mistakes: optional dict {description: array that mistake would produce}. If
+      the student's value matches one of them, the message names it.
+    Returns the relative error.
+    """
+    expected = np.asarray(expected)
+    arr = expect_shape(value, expected.shape, name, fn_name, hint=hint)
+    expect_finite(arr, name, fn_name)
+    err = rel_error(arr, expected)
+    if err <= tol:
+        return err
+    for description, wrong in (mistakes or {}).items():
+        wrong = np.asarray(wrong)
+        if wrong.shape == arr.shape and rel_error(arr, wrong) <= max(tol, 1e-6):
+            fail(fn_name, f"shape {arr.shape} is right but values are off (rel. error {err:.2g}).",
+                 f"Most likely: {description}")
+    flat = np.abs(arr.astype(np.float64) - expected) / np.maximum(
+        1e-8, np.abs(arr.astype(np.float64)) + np.abs(expected))
+    where = tuple(int(i) for i in np.unravel_index(int(np.argmax(flat)), arr.shape)) if arr.ndim else ()
+    detail = (f"shape {arr.shape} is right but values are off (rel. error {err:.2g}, "
+              f"tolerance {tol:g}); worst at {name}{list(where)}: got "
+              f"{arr[where]:.6g}, expected {expected[where]:.6g}.")
+    fail(fn_name, detail, hint)
+
+
+def expect_equal(value, expected, name, fn_name, hint=None):
+    """Fail unless ``value == expected`` (for ints, tuples, strings)."""
+    if value != expected:
+        fail(fn_name, f"{name} is {value!r}, expected {expected!r}.", hint)
+
+
+def call(fn, *args, fn_name=None, **kwargs):
+    """Call the student's ``fn``; a NotImplementedError becomes a friendly failure.
+
+    Any other exception propagates unchanged, so the student sees their own
+    traceback.
+    """
+    name = fn_name or getattr(fn, "__name__", "your function")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        fail(name, "not implemented yet.", "Fill in the code between the TODO markers and run the cell again.")

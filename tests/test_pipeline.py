@@ -1,0 +1,168 @@
+"""The course pipeline end to end: solutions -> release -> autograde -> feedback -> grades."""
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import grading
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = grading.assignments()
+
+
+def test_course_has_assignments():
+    assert "conv_1x1" in ASSIGNMENTS
+
+
+def _by(results, student):
+    return {r.assignment: r for r in results if r.student == student}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_solution_gets_full_marks(demo_run, assignment):
+    r = _by(demo_run[0], "reference")[assignment]
+    assert r.status == "graded", r.reason
+    assert r.max_score > 0
+    assert r.score == r.max_score, f"{assignment}: {r.score}/{r.max_score}, failed cells {r.failed_cells}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_gets_zero(demo_run, assignment):
+    r = _by(demo_run[0], "untouched")[assignment]
+    assert r.status == "graded", r.reason
+    assert r.max_score > 0 and r.score == 0, f"{assignment}: {r.score}/{r.max_score}"
+
+
+def test_grades_csv_and_feedback_written(demo_run):
+    results, work = demo_run
+    rows = (work / "grades.csv").read_text().splitlines()
+    assert rows[0].startswith("student,assignment,score,max_score,status")
+    assert len(rows) == 1 + len(results)
+    for a in ASSIGNMENTS:
+        for student in ("reference", "untouched"):
+            html = list((work / "feedback" / student / a).glob("*.html"))
+            assert html, f"no feedback for {student}/{a}"
+
+
+def _notebook_text(paths):
+    return "\n".join(Path(p).read_text(encoding="utf-8") for p in paths)
+
+
+def test_feedback_does_not_leak_hidden_tests(demo_run):
+    _, work = demo_run
+    for student in ("reference", "untouched"):
+        text = _notebook_text((work / "feedback" / student).glob("*/*.html"))
+        assert "BEGIN HIDDEN TESTS" not in text and "HIDDEN TESTS" not in text
+    # The hidden tests' own code must not show either (e.g. through tracebacks).
+    hidden_lines = set()
+    for a in ASSIGNMENTS:
+        nb = nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
+        for cell in nb.cells:
+            src = cell.source
+            if "### BEGIN HIDDEN TESTS" in src:
+                body = src.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+                hidden_lines |= {l.strip() for l in body.splitlines() if len(l.strip()) > 25}
+    assert hidden_lines, "no hidden tests found in solutions/"
+    import html as html_lib
+    for student in ("reference", "untouched"):
+        for page in (work / "feedback" / student).glob("*/*.html"):
+            # Strip syntax-highlighting tags so source lines read as text.
+            import re
+            text = html_lib.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+            leaked = [l for l in hidden_lines if l in text]
+            assert not leaked, f"{page} shows hidden test lines: {leaked[:2]}"
+
+
+def test_release_has_no_solutions_or_hidden_tests():
+    for nb in (REPO / "notebooks").glob("*/*.ipynb"):
+        text = nb.read_text(encoding="utf-8")
+        for mark in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"):
+            assert mark not in text, f"{nb} contains {mark!r}"
+
+
+def test_release_is_what_nbgrader_generates(tmp_path):
+    """notebooks/ must equal a fresh build from solutions/ (no drift)."""
+    grading.build(release_dir=tmp_path, log=lambda *_: None)
+    committed = sorted(p.relative_to(REPO / "notebooks") for p in (REPO / "notebooks").rglob("*")
+                       if p.is_file() and "__pycache__" not in p.parts)
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert committed == fresh, "notebooks/ and a fresh build hold different files: run `python -m helpers build`"
+    for rel in fresh:
+        a, b = (REPO / "notebooks" / rel).read_bytes(), (tmp_path / rel).read_bytes()
+        if rel.suffix == ".ipynb":
+            a, b = json.loads(a), json.loads(b)
+        assert a == b, f"notebooks/{rel} differs from a fresh build: run `python -m helpers build`"
+
+
+@pytest.mark.parametrize("side", ["solutions", "notebooks"])
+def test_notebooks_committed_without_outputs(side):
+    for path in (REPO / side).glob("*/*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                assert not cell.outputs, f"{path} cell {i} has outputs: clear them before committing"
+                assert cell.execution_count is None, f"{path} cell {i} has an execution count"
+
+
+def test_every_notebook_seeds_and_quiets_tensorflow_first():
+    for a in ASSIGNMENTS:
+        nb = nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert "from helpers import env" in first.source, f"{a}: first code cell must import helpers.env"
+
+
+# ----------------------------------------------------------------- the grading command
+
+
+def _submission(folder, student, assignment, nb_path=None, text=None):
+    dest = folder / student / assignment
+    dest.mkdir(parents=True)
+    if text is not None:
+        (dest / f"{assignment}.ipynb").write_text(text)
+    elif nb_path is not None:
+        shutil.copy(nb_path, dest / f"{assignment}.ipynb")
+    return dest
+
+
+def test_grade_command_correct_blank_malformed(tmp_path, capsys):
+    """One correct, one blank, one malformed, one missing: the run completes."""
+    a = "conv_1x1"
+    subs = tmp_path / "subs"
+    _submission(subs, "alice", a, REPO / "solutions" / a / f"{a}.ipynb")
+    _submission(subs, "bob", a, REPO / "notebooks" / a / f"{a}.ipynb")
+    _submission(subs, "carol", a, text='{"cells": [ this is not json')
+    (subs / "dave" / "other").mkdir(parents=True)           # no conv_1x1 folder at all
+    # A student who deleted every graded cell.
+    nb = nbformat.read(REPO / "notebooks" / a / f"{a}.ipynb", as_version=4)
+    nb.cells = [c for c in nb.cells if "nbgrader" not in c.metadata]
+    _submission(subs, "erin", a, text=nbformat.writes(nb))
+    # A student whose notebook names a kernel this machine does not have.
+    nb = nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
+    nb.metadata.kernelspec = {"name": "no-such-kernel", "display_name": "x", "language": "python"}
+    _submission(subs, "frank", a, text=nbformat.writes(nb))
+
+    from helpers.__main__ import main
+    assert main(["grade", str(subs), "--out", str(tmp_path / "work"), "--assignment", a]) == 0
+    out = capsys.readouterr().out
+    rows = {r["student"]: r for r in __import__("csv").DictReader(open(tmp_path / "work" / "grades.csv"))}
+    full = rows["alice"]["max_score"]
+    assert rows["alice"]["score"] == full and float(full) > 0
+    assert rows["bob"]["score"] == "0"
+    assert rows["carol"]["status"] == "malformed" and "not a readable notebook" in rows["carol"]["reason"]
+    assert rows["dave"]["status"] == "missing"
+    assert rows["erin"]["status"] == "malformed" and "no graded cells" in rows["erin"]["reason"]
+    assert rows["frank"]["score"] == full, "the kernelspec comes from the source, not the submission"
+    assert "carol/conv_1x1: malformed" in out and "dave/conv_1x1: missing" in out
+
+
+def test_grading_refuses_to_work_inside_the_course_folders(tmp_path):
+    (tmp_path / "s").mkdir()
+    with pytest.raises(ValueError, match="overlaps"):
+        grading.grade(tmp_path / "s", work=REPO / "solutions" / "x")
+
+
+def test_grading_missing_submissions_folder_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no submissions folder"):
+        grading.grade(tmp_path / "nope", work=tmp_path / "w")
