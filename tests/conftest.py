@@ -21,3 +21,31 @@ def demo_run(tmp_path_factory):
     subs = grading.make_demo_submissions(base / "submissions")
     results = grading.grade(subs, work=base / "work")
     return results, base / "work"
+
+
+def autograded_notebook(demo_run, student, assignment):
+    """The executed, autograded notebook of a demo student (nbformat NotebookNode).
+
+    Quality tests read the numbers the reference notebook printed from here, so the
+    reference solutions are trained once per test session.
+    """
+    import nbformat
+    _, work = demo_run
+    return nbformat.read(work / "autograded" / student / assignment / f"{assignment}.ipynb",
+                         as_version=4)
+
+
+def cell_output_text(nb, grade_id=None):
+    """All stream/text output of ``nb`` (or of the cell with nbgrader ``grade_id``)."""
+    parts = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if grade_id and cell.metadata.get("nbgrader", {}).get("grade_id") != grade_id:
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif "data" in out and "text/plain" in out["data"]:
+                parts.append(out["data"]["text/plain"])
+    return "\n".join(parts)

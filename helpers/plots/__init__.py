@@ -1,0 +1,1 @@
+"""Plots, one module per quiz (``helpers.plots.<quiz>``); each ``show_*`` returns its figure."""
