@@ -13,6 +13,7 @@ Public API (later quizzes rely on these names)::
     class_name(282)                    # 'tiger cat'
     images, labels, names = example_images()
     feats = feature_extractor(["stem_relu", "block2_out"])   # model -> list of activations
+    copy = randomized_copy("logits")   # top layers re-initialized (saliency sanity check)
 
 Layer names (read intermediate features with :func:`feature_extractor`)::
 
@@ -305,6 +306,30 @@ def fresh_pretrained():
     """A new, independent frozen copy of the pretrained model (not cached)."""
     model = load_weights_into(build_model())
     model.trainable = False
+    return model
+
+
+def randomized_copy(first_layer, seed=0):
+    """A fresh copy of the pretrained model whose layers from ``first_layer`` to the output
+    are re-initialized (for the model randomization sanity check of Adebayo et al., 2018).
+
+    Convolutions and the dense layer get new Glorot-uniform weights (biases 0), batch norms
+    get gamma 1, beta 0, mean 0, variance 1. Layers before ``first_layer`` keep their
+    pretrained weights. Raises ValueError for an unknown layer name.
+    """
+    import keras
+    model = fresh_pretrained()
+    names = layer_names(model)
+    if first_layer not in names:
+        raise ValueError(f"no layer named {first_layer!r}; see helpers.pretrained.layer_names()")
+    for k, layer in enumerate(model.layers[names.index(first_layer):]):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([np.ones_like(g), np.zeros_like(b), np.zeros_like(m), np.ones_like(v)])
+        elif layer.weights:
+            kernel, *rest = layer.get_weights()
+            fresh = keras.initializers.GlorotUniform(seed=seed + k)(kernel.shape)
+            layer.set_weights([np.asarray(fresh, np.float32)] + [np.zeros_like(r) for r in rest])
     return model
 
 
