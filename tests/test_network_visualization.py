@@ -1,0 +1,271 @@
+"""network_visualization: checkers pass correct solutions written differently, name the
+usual mistakes; the widget's function works without a frontend; the reference notebook
+reaches its quality targets (read from the demo's autograded notebook)."""
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.checks import CheckFailed
+from helpers.checks import network_visualization as checks
+from helpers.pretrained import PIXEL_MAX, PIXEL_MIN
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location(
+        "make_expected_nv", REPO / "tools" / "make_expected_network_visualization.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def ref():
+    """The reference functions, executed from the solution notebook."""
+    return _load_tool().reference_namespace()
+
+
+# ------------------------------------------------------------------ saliency
+
+def test_saliency_reference_passes(ref, capsys):
+    assert checks.check_compute_saliency_maps(ref["compute_saliency_maps"])
+    assert "✔ compute_saliency_maps" in capsys.readouterr().out
+
+
+def test_saliency_alternative_passes():
+    def loop_onehot(X, y, model):                   # one image at a time, one-hot mask
+        maps = []
+        for i in range(len(X)):
+            x = tf.Variable(X[i:i + 1])
+            with tf.GradientTape() as tape:
+                s = tf.reduce_sum(model(x) * tf.one_hot([y[i]], model.output_shape[-1]))
+            maps.append(np.abs(tape.gradient(s, x).numpy()[0]).max(axis=-1))
+        return np.stack(maps)
+    assert checks.check_compute_saliency_maps(loop_onehot)
+
+
+def _saliency_with(post, pick="score"):
+    def fn(X, y, model):
+        X = tf.constant(X)
+        with tf.GradientTape() as tape:
+            tape.watch(X)
+            s = model(X)
+            if pick == "loss":
+                obj = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, s))
+            elif pick == "softmax":
+                obj = tf.reduce_sum(tf.gather(tf.nn.softmax(s), y, axis=1, batch_dims=1))
+            elif pick == "pred":
+                obj = tf.reduce_sum(tf.reduce_max(s, axis=1))
+            else:
+                obj = tf.reduce_sum(tf.gather(s, y, axis=1, batch_dims=1))
+        return post(tape.gradient(obj, X).numpy())
+    return fn
+
+
+@pytest.mark.parametrize("fn, message", [
+    (_saliency_with(lambda g: np.abs(g).max(-1), "loss"), "softmax loss instead of the correct-class score"),
+    (_saliency_with(lambda g: np.abs(g).max(-1), "pred"), "predicted class"),
+    (_saliency_with(lambda g: np.abs(g).max(-1), "softmax"), "went through a softmax"),
+    (_saliency_with(lambda g: np.abs(g).sum(-1)), "channels are summed"),
+    (_saliency_with(lambda g: g.max(-1)), "negative values"),
+    (_saliency_with(lambda g: np.abs(g)), r"shape \(3, 8, 8, 3\), expected \(3, 8, 8\)"),
+    (_saliency_with(lambda g: None), "is None"),
+])
+def test_saliency_mistakes_named(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_compute_saliency_maps(fn)
+
+
+def test_saliency_not_implemented():
+    def todo(X, y, model):
+        raise NotImplementedError
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        checks.check_compute_saliency_maps(todo)
+
+
+# ------------------------------------------------------------------ fooling
+
+def _fooling(norm=True, stop="before", objective="score", return_input=False, use_lr=True):
+    def fn(X, target_y, model, learning_rate=1.0, max_iter=100):
+        lr = learning_rate if use_lr else 1.0
+        Xf = tf.constant(X)                         # a tensor replaced each step
+        for _ in range(max_iter):
+            if stop == "before" and int(np.argmax(model(Xf))) == target_y:
+                break
+            with tf.GradientTape() as tape:
+                tape.watch(Xf)
+                s = model(Xf)
+                obj = (s[0, target_y] if objective == "score" else
+                       -tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits([target_y], s)))
+            g = tape.gradient(obj, Xf).numpy()
+            Xf = Xf + lr * (g / np.sqrt(np.sum(g ** 2)) if norm else g)
+            if stop == "after" and int(np.argmax(s)) == target_y:   # stale scores: one step late
+                break
+        return X if return_input else Xf.numpy()
+    return fn
+
+
+def test_fooling_reference_and_alternative_pass(ref, capsys):
+    assert checks.check_make_fooling_image(ref["make_fooling_image"])
+    assert checks.check_make_fooling_image(_fooling())
+    assert "in 4 normalized steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (_fooling(return_input=True), "returned the unchanged input"),
+    (_fooling(norm=False), "not normalized"),
+    (_fooling(stop="never"), "does not stop"),
+    (_fooling(objective="loss"), "loss instead of the target score"),
+    (_fooling(use_lr=False), "learning_rate is ignored"),
+    (_fooling(stop="after"), "one step too many"),
+])
+def test_fooling_mistakes_named(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_make_fooling_image(fn)
+
+
+def test_fooling_in_place_change_of_input_is_named():
+    def in_place(X, target_y, model, learning_rate=1.0, max_iter=100):
+        out = _fooling()(X, target_y, model, learning_rate, max_iter)
+        X[...] = out
+        return out
+    with pytest.raises(CheckFailed, match="changed its input X"):
+        checks.check_make_fooling_image(in_place)
+
+
+# ------------------------------------------------------------------ update step
+
+def _update(reg=2.0, norm=True, sign=1.0, numpy_inside=False):
+    def fn(X, model, target_y, l2_reg, learning_rate):
+        with tf.GradientTape() as tape:
+            tape.watch(X)
+            obj = model(X)[0, target_y] - reg * l2_reg * tf.nn.l2_loss(X)   # l2_loss = sum / 2
+        g = tape.gradient(obj, X)
+        if numpy_inside:
+            g = g.numpy()
+        return X + sign * learning_rate * (g / tf.sqrt(tf.reduce_sum(g * g)) if norm else g)
+    return fn
+
+
+def test_update_reference_and_alternative_pass(ref):
+    assert checks.check_class_visualization_update_step(ref["class_visualization_update_step"])
+    assert checks.check_class_visualization_update_step(_update())
+
+
+@pytest.mark.parametrize("fn, message", [
+    (_update(reg=1.0), "halved"),
+    (_update(reg=0.0), "penalty is missing"),
+    (_update(reg=-2.0), "wrong sign"),
+    (_update(norm=False), "not normalized"),
+    (_update(sign=-1.0), "downhill"),
+    (_update(numpy_inside=True), "fails inside tf.function"),
+    (lambda X, m, t, l2, lr: X, "returned X unchanged"),
+])
+def test_update_mistakes_named(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_class_visualization_update_step(fn)
+
+
+# ------------------------------------------------------------------ the loop
+
+def _create(ref, unjitter=True, clamp=True, blur="every"):
+    step_fn = ref["class_visualization_update_step"]
+
+    def fn(target_y, model, l2_reg=1e-3, learning_rate=25.0, num_iterations=100,
+           blur_every=10, max_jitter=16, image_size=224, seed=0, show_every=None):
+        rng = np.random.default_rng(seed)
+        X = np.clip(rng.normal(size=(1, image_size, image_size, 3)), PIXEL_MIN, PIXEL_MAX)
+        X = tf.constant(X.astype(np.float32))
+        for t in range(num_iterations):
+            ox, oy = (int(v) for v in rng.integers(-max_jitter, max_jitter + 1, size=2))
+            X = tf.roll(X, shift=(oy, ox), axis=(1, 2))              # tf.roll, not np.roll
+            X = step_fn(X, model, target_y, l2_reg, learning_rate)
+            if unjitter:
+                X = tf.roll(X, shift=(-oy, -ox), axis=(1, 2))
+            if clamp:
+                X = tf.clip_by_value(X, PIXEL_MIN, PIXEL_MAX)
+            if blur == "all" or (blur == "every" and (t + 1) % blur_every == 0):
+                X = tf.constant(ref["blur_image"](X.numpy(), 0.5))
+        return X.numpy()
+    return fn
+
+
+def test_create_reference_and_alternative_pass(ref):
+    assert checks.check_create_class_visualization(ref["create_class_visualization"])
+    assert checks.check_create_class_visualization(_create(ref))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(unjitter=False), "jitter is not undone"),
+    (dict(blur="none"), "not blurred every blur_every"),
+    (dict(blur="all"), "blurred after every step"),
+    (dict(clamp=False), "outside|not clamped after every step"),
+])
+def test_create_mistakes_named(ref, kwargs, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_create_class_visualization(_create(ref, **kwargs))
+
+
+# ------------------------------------------------------------------ widget and helpers
+
+def test_widget_render_without_frontend(ref):
+    import matplotlib
+    matplotlib.use("Agg")
+    from helpers.widgets import network_visualization as widgets
+    model = checks.tiny_model(seed=3, size=8, classes=5)
+    X = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    y = np.array([0, 1])
+    fig, info = widgets.render(1, 4, model, X, y, ["a", "b"], ref["compute_saliency_maps"],
+                               ref["make_fooling_image"])
+    assert info["saliency"].shape == (8, 8) and info["fooling"].shape == (1, 8, 8, 3)
+    assert info["predicted"] == 4 and 0 < info["relative_change"] < 1
+    assert len(fig.axes) == 4
+    with pytest.raises(ValueError, match="image index"):
+        widgets.render(5, 4, model, X, y, ["a", "b"], ref["compute_saliency_maps"],
+                       ref["make_fooling_image"])
+    w = widgets.explore_network_visualization(model, X, y, ["a", "b"],
+                                              ref["compute_saliency_maps"], ref["make_fooling_image"])
+    assert type(w).__name__ == "VBox"
+
+
+def test_randomized_copy_changes_only_the_top():
+    from helpers import pretrained
+    base = pretrained.load_pretrained()
+    copy = pretrained.randomized_copy("head_conv", seed=0)
+    assert np.array_equal(copy.get_layer("block15_project_conv").get_weights()[0],
+                          base.get_layer("block15_project_conv").get_weights()[0])
+    assert not np.allclose(copy.get_layer("logits").get_weights()[0],
+                           base.get_layer("logits").get_weights()[0])
+    assert np.allclose(copy.get_layer("head_bn").get_weights()[3], 1.0)
+    with pytest.raises(ValueError, match="no layer named"):
+        pretrained.randomized_copy("fc8")
+
+
+def test_expected_file_is_current(ref):
+    """The stored expected results match what the reference notebook computes now."""
+    model, X = checks.case_inputs("saliency")
+    y = np.array(checks.CASES["saliency"]["y"])
+    with np.load(checks.EXPECTED) as data:
+        assert checks.norm_error(ref["compute_saliency_maps"](X, y, model), data["saliency"]) < 1e-5
+
+
+# ------------------------------------------------------------------ quality (demo run)
+
+def test_reference_notebook_quality(demo_run):
+    from conftest import autograded_notebook, cell_output_text
+    nb = autograded_notebook(demo_run, "reference", "network_visualization")
+    text = cell_output_text(nb)
+    m = re.search(r"fooled (\d+)% of (\d+) images; mean relative L2 change ([\d.]+)%", text)
+    assert m and m.group(1) == "100" and int(m.group(2)) >= 5, text[-2000:]
+    assert float(m.group(3)) < 5.0
+    corr = re.search(r"randomized from block11_expand_conv\s+to the output: rank correlation "
+                     r"with the original map ([+-][\d.]+)", text)
+    assert corr and float(corr.group(1)) < 0.5
+    for target in (76, 366):
+        m = re.search(rf"class {target} \(([^)]*)\): predicted ([^\n]*?) with", text)
+        assert m and m.group(1) == m.group(2), f"class {target} visualization not classified as target"
