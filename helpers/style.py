@@ -4,9 +4,9 @@ Built on :mod:`helpers.pretrained` (the network, its pixel mapping and layer nam
 network's own ``preprocess`` crops and resizes to 224x224 for classification; style
 transfer keeps the whole picture at any size, so :func:`image_input` only maps pixels::
 
-    x = image_input("chelsea", 160)        # (1, 160, 240, 3) float32 in [PIXEL_MIN, PIXEL_MAX]
+    x = image_input("chelsea", 160)        # (1, 160, 241, 3) float32 in [PIXEL_MIN, PIXEL_MAX]
     feats = feature_model()(x)             # list of 6 activations, see FEATURE_LAYERS
-    show = to_uint8(x)                     # (160, 240, 3) uint8
+    show = to_uint8(x)                     # (160, 241, 3) uint8
 """
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ PIXEL_MIN, PIXEL_MAX = pretrained.PIXEL_MIN, pretrained.PIXEL_MAX
 
 #: The layers the quiz reads, early to late; ``extract_features`` returns them in this
 #: order, and ``content_layer`` / ``style_layers`` are indices into this tuple. Sizes are
-#: for a 160x240 input (each layer halves the previous size where it says /2).
+#: for a 160x241 input (each layer halves the previous size where it says /2).
 FEATURE_LAYERS = (
-    "stem_relu",     # 0: 80x120x32   stem conv /2 + BN + ReLU6: edges and colours
-    "block0_out",    # 1: 80x120x16   first MBConv block
-    "block2_out",    # 2: 40x60x24    end of stage 2 (/2)
-    "block4_out",    # 3: 20x30x40    end of stage 3 (/2)
-    "block7_out",    # 4: 10x15x80    end of stage 4 (/2): parts of objects
-    "block10_out",   # 5: 10x15x112   end of stage 5
+    "stem_relu",     # 0: 80x121x32   stem conv /2 + BN + ReLU6: edges and colours
+    "block0_out",    # 1: 80x121x16   first MBConv block
+    "block2_out",    # 2: 40x61x24    end of stage 2 (/2)
+    "block4_out",    # 3: 20x31x40    end of stage 3 (/2)
+    "block7_out",    # 4: 10x16x80    end of stage 4 (/2): parts of objects
+    "block10_out",   # 5: 10x16x112   end of stage 5
 )
 
 _FEATURE_MODEL = None

@@ -13,6 +13,7 @@ checkers name the mistake when a student's value matches one of them.
 from __future__ import annotations
 
 import argparse
+import linecache
 import sys
 from pathlib import Path
 
@@ -43,7 +44,11 @@ def solution_namespace(grade_ids=LOSS_CELLS, extra=None):
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.cell_type == "code" and gid in grade_ids:
-            exec(compile(cell.source, f"<{gid}>", "exec"), ns)
+            filename = f"<{NOTEBOOK.name}:{gid}>"
+            # Register the source so inspect/AutoGraph can read it, as in a notebook.
+            linecache.cache[filename] = (len(cell.source), None,
+                                         cell.source.splitlines(True), filename)
+            exec(compile(cell.source, filename, "exec"), ns)
             found.add(gid)
     missing = set(grade_ids) - found
     if missing:
