@@ -1,0 +1,376 @@
+"""The style_transfer checkers pass correct solutions written differently and name each
+known mistake; the image loader, helpers.style, the widget's function and the expected
+values file work; the autograded reference reaches the quality targets."""
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.checks import CheckFailed, rel_error
+from helpers.checks import style_transfer as checks
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _tools():
+    spec = importlib.util.spec_from_file_location(
+        "style_transfer_expected", REPO / "tools" / "style_transfer_expected.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def ref():
+    """The reference solution's functions, run from the solution notebook's cells."""
+    tools = _tools()
+    return tools.solution_namespace(tools.LOSS_CELLS + ("style_transfer_extract_features",))
+
+
+# ------------------------------------------------------------------ reference + alternatives
+
+
+@pytest.mark.parametrize("fn", ["content_loss", "gram_matrix", "style_loss", "tv_loss",
+                                "extract_features"])
+def test_reference_passes(ref, fn, capsys):
+    assert getattr(checks, f"check_{fn}")(ref[fn])
+    assert f"✔ {fn}" in capsys.readouterr().out
+
+
+def test_alternative_content_loss_passes():
+    def alt(w, cur, orig):                      # a norm squared, in NumPy
+        return w * np.linalg.norm(np.asarray(cur) - np.asarray(orig)) ** 2
+    assert checks.check_content_loss(alt)
+
+
+def test_alternative_gram_matrices_pass():
+    def einsum(features, normalize=True):
+        f = tf.convert_to_tensor(features)
+        f = tf.reshape(f, [-1] + f.shape[-3:].as_list())[0]        # (H, W, C)
+        g = tf.einsum("hwc,hwd->cd", f, f)
+        return g / tf.cast(tf.size(f), g.dtype) if normalize else g
+
+    def transpose_first(features, normalize=True):                 # (C, H*W) done right
+        f = np.asarray(features, np.float64)
+        f = f.reshape(f.shape[-3:])
+        H, W, C = f.shape
+        F = np.transpose(f, (2, 0, 1)).reshape(C, H * W)
+        g = F @ F.T
+        return g / (H * W * C) if normalize else g
+    assert checks.check_gram_matrix(einsum)
+    assert checks.check_gram_matrix(transpose_first)
+
+
+def test_alternative_style_loss_passes(ref):
+    def alt(feats, layers, targets, weights):                      # add_n over zip
+        return tf.add_n([w * tf.reduce_sum((ref["gram_matrix"](feats[l]) - t) ** 2)
+                         for l, t, w in zip(layers, targets, weights)])
+    assert checks.check_style_loss(alt)
+
+
+def test_alternative_tv_losses_pass():
+    def axes_loop(img, w):                       # a loop over the two axes is fine
+        total = 0.0
+        for axis in (1, 2):
+            total += tf.reduce_sum(tf.square(tf.experimental.numpy.diff(img, axis=axis)))
+        return w * total
+
+    def conv(img, w):                            # differences as convolutions
+        img = tf.convert_to_tensor(img)
+        k = tf.constant([-1.0, 1.0])
+        kv = tf.tile(tf.reshape(k, (2, 1, 1, 1)), (1, 1, 3, 1))
+        kh = tf.tile(tf.reshape(k, (1, 2, 1, 1)), (1, 1, 3, 1))
+        dv = tf.nn.depthwise_conv2d(img, kv, [1, 1, 1, 1], "VALID")
+        dh = tf.nn.depthwise_conv2d(img, kh, [1, 1, 1, 1], "VALID")
+        return w * (tf.reduce_sum(dv ** 2) + tf.reduce_sum(dh ** 2))
+    assert checks.check_tv_loss(axes_loop)
+    assert checks.check_tv_loss(conv)
+
+
+def test_alternative_extract_features_passes():
+    def alt(x, model):
+        return [f for f in model(x)]             # default training mode is inference
+    assert checks.check_extract_features(alt)
+
+
+# ------------------------------------------------------------------ content loss mistakes
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda w, c, o: tf.reduce_sum((c - o) ** 2), "content_weight is missing"),
+    (lambda w, c, o: w * tf.reduce_mean((c - o) ** 2), "reduce_mean instead of reduce_sum"),
+    (lambda w, c, o: 0.5 * w * tf.reduce_sum((c - o) ** 2), "extra factor 1/2"),
+    (lambda w, c, o: w * tf.norm(c - o), "norm instead of its square"),
+    (lambda w, c, o: w * tf.reduce_sum(tf.abs(c - o)), "absolute differences"),
+    (lambda w, c, o: w * tf.reduce_sum((c - o) ** 2, axis=-1), "single number"),
+])
+def test_content_loss_mistakes_are_named(wrong, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        checks.check_content_loss(wrong)
+
+
+def test_unimplemented_is_reported():
+    def todo(*args, **kwargs):
+        raise NotImplementedError()
+    for check in (checks.check_content_loss, checks.check_gram_matrix, checks.check_style_loss,
+                  checks.check_tv_loss, checks.check_extract_features):
+        with pytest.raises(CheckFailed, match="not implemented yet"):
+            check(todo)
+
+
+# ------------------------------------------------------------------ Gram matrix mistakes
+
+
+def _gram(divisor=lambda H, W, C: H * W * C, mixed=False, honour_flag=True, outer=False):
+    def fn(features, normalize=True):
+        f = np.asarray(features, np.float64)
+        f = f.reshape(f.shape[-3:])
+        H, W, C = f.shape
+        F = f.reshape(C, H * W) if mixed else f.reshape(H * W, C).T     # (C, H*W)
+        g = F.T @ F if outer else F @ F.T
+        return g / divisor(H, W, C) if (normalize or not honour_flag) else g
+    return fn
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (_gram(lambda H, W, C: 1), "not normalized"),
+    (_gram(lambda H, W, C: H * W), "divided by H*W = 20 only"),
+    (_gram(lambda H, W, C: C), "divided by C = 6 only"),
+    (_gram(lambda H, W, C: H * W * C * C), "divided by H*W*C*C"),
+    (_gram(lambda H, W, C: (H * W) ** 2), r"divided by (H*W)^2"),
+    (_gram(mixed=True), "reshape mixes channels with positions"),
+    (_gram(outer=True), "not F F^T"),
+    (_gram(honour_flag=False), "normalize=False is ignored"),
+])
+def test_gram_mistakes_are_named(wrong, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        checks.check_gram_matrix(wrong)
+
+
+def test_gram_rejects_batch_only_input():
+    def batch_only(features, normalize=True):
+        _, H, W, C = features.shape                  # fails on (H, W, C)
+        F = tf.reshape(features, (H * W, C))
+        G = tf.matmul(F, F, transpose_a=True)
+        return G / (H * W * C) if normalize else G
+    with pytest.raises(ValueError):
+        checks.check_gram_matrix(batch_only)
+
+
+# ------------------------------------------------------------------ style loss mistakes
+
+
+def _style(ref, weights=True, positional=False, normalize=True, reduce=tf.reduce_sum,
+           accumulate=True, one_weight=False):
+    def fn(feats, layers, targets, ws):
+        loss = 0.0
+        for i, layer in enumerate(layers):
+            G = ref["gram_matrix"](feats[i if positional else layer], normalize=normalize)
+            w = ws[0] if one_weight else ws[i]
+            term = reduce(tf.square(G - targets[i])) * (w if weights else 1.0)
+            loss = loss + term if accumulate else term
+        return loss
+    return fn
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(weights=False), "summed without their weights"),
+    (dict(one_weight=True), "one weight for every layer"),
+    (dict(positional=True), "indexed by the position i instead of style_layers[i]"),
+    (dict(normalize=False), "Gram matrices are not normalized"),
+    (dict(reduce=tf.reduce_mean), "reduce_mean instead of reduce_sum"),
+    (dict(accumulate=False), "only the last layer counts"),
+])
+def test_style_loss_mistakes_are_named(ref, kwargs, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        checks.check_style_loss(_style(ref, **kwargs))
+
+
+# ------------------------------------------------------------------ TV loss mistakes
+
+
+def _v(img):
+    return img[:, 1:] - img[:, :-1]
+
+
+def _h(img):
+    return img[:, :, 1:] - img[:, :, :-1]
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda img, w: w * tf.reduce_sum(_v(img) ** 2), "only vertical neighbours"),
+    (lambda img, w: w * tf.reduce_sum(_h(img) ** 2), "only horizontal neighbours"),
+    (lambda img, w: tf.reduce_sum(_v(img) ** 2) + tf.reduce_sum(_h(img) ** 2), "tv_weight is missing"),
+    (lambda img, w: w * (tf.reduce_sum(tf.abs(_v(img))) + tf.reduce_sum(tf.abs(_h(img)))),
+     "absolute differences"),
+    (lambda img, w: 0.5 * w * (tf.reduce_sum(_v(img) ** 2) + tf.reduce_sum(_h(img) ** 2)),
+     "extra factor 1/2"),
+])
+def test_tv_mistakes_are_named(wrong, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        checks.check_tv_loss(wrong)
+
+
+def test_tv_pixel_loops_are_rejected_with_right_values():
+    def loops(img, tv_weight):
+        img = np.asarray(img)
+        total = 0.0
+        for i in range(img.shape[1] - 1):
+            total += np.sum((img[:, i + 1] - img[:, i]) ** 2)
+        total += sum(np.sum((img[:, :, j + 1] - img[:, :, j]) ** 2) for j in range(img.shape[2] - 1))
+        return tv_weight * total
+    with pytest.raises(CheckFailed, match=r"(?s)values are right, but the function loops.*slicing"):
+        checks.check_tv_loss(loops)
+
+
+def test_pixel_loops_ignores_loops_over_fixed_tuples():
+    def fine(img, w):
+        return sum(w for axis in (1, 2))
+    assert checks.pixel_loops(fine) == []
+    assert checks.pixel_loops(print) == []            # no source: no complaint
+
+
+# ------------------------------------------------------------------ features and the loop
+
+
+def test_extract_features_mistakes_are_named():
+    with pytest.raises(CheckFailed, match="values are off"):
+        checks.check_extract_features(lambda x, m: [tf.reverse(f, [0]) for f in m(x)])   # batch order
+    with pytest.raises(CheckFailed, match="returned a dict"):
+        checks.check_extract_features(lambda x, m: dict(enumerate(m(x))))
+    with pytest.raises(CheckFailed, match="returned 1 tensors"):
+        checks.check_extract_features(lambda x, m: [m(x)[-1]])
+    with pytest.raises(CheckFailed, match="does not `return`"):
+        checks.check_extract_features(lambda x, m: None)
+
+
+def test_check_loss_drop():
+    assert checks.check_loss_drop({"style": [100.0, 5.0]}, "style", 10) == pytest.approx(20)
+    with pytest.raises(CheckFailed, match=r"went from 100 to 50 \(2.00x smaller\)"):
+        checks.check_loss_drop({"style": [100.0, 50.0]}, "style", 10)
+    with pytest.raises(CheckFailed, match="no 'content' entry"):
+        checks.check_loss_drop({"style": [1.0, 0.1]}, "content", 10)
+    with pytest.raises(CheckFailed, match="NaN or inf"):
+        checks.check_loss_drop({"style": [1.0, float("nan")]}, "style", 10)
+
+
+def test_expected_file_is_up_to_date():
+    tools = _tools()
+    fresh = tools.make_expected()
+    saved = checks.load_expected()
+    assert set(fresh) == set(saved)
+    for k in fresh:
+        assert np.allclose(fresh[k], saved[k], rtol=1e-6), f"{k} differs: run tools/style_transfer_expected.py"
+
+
+def test_every_mistake_differs_from_the_right_answer():
+    e = checks.load_expected()
+    for group in ("content", "gram", "style", "tv"):
+        right = e[f"{group}/expected"]
+        for k in e:
+            if k.startswith(group + "/") and k != f"{group}/expected" and e[k].shape == right.shape \
+                    and e[k].dtype.kind == "f" and k.split("/")[1] not in ("weight", "features", "current",
+                                                                          "original", "img", "weights"):
+                assert rel_error(e[k], right) > 1e-2, f"mistake {k} is indistinguishable"
+
+
+# ------------------------------------------------------------------ images, helpers.style
+
+
+def test_sample_images_load_offline_as_rgb():
+    from helpers.data.style_images import SAMPLE_IMAGES, load_image
+    for name in SAMPLE_IMAGES:
+        img = load_image(name, 64)
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, name
+        assert min(img.shape[:2]) == 64, (name, img.shape)
+    assert load_image("chelsea", 100).shape == (100, 150, 3)       # aspect kept
+
+
+def test_own_file_and_errors(tmp_path):
+    from PIL import Image
+    from helpers.data.style_images import load_image
+    path = tmp_path / "mine.png"
+    Image.fromarray(np.full((30, 50, 4), 200, np.uint8)).save(path)
+    img = load_image(str(path), 20)
+    assert img.shape == (20, 33, 3) and img.dtype == np.uint8
+    with pytest.raises(FileNotFoundError, match="nope.jpg"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ValueError, match="unknown image 'kitten'.*chelsea"):
+        load_image("kitten")
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    with pytest.raises(ValueError, match="could not read"):
+        load_image(bad)
+
+
+def test_image_input_round_trip():
+    from helpers import style
+    from helpers.data.style_images import load_image
+    x = style.image_input("coffee", 32)
+    assert x.shape == (1, 32, 48, 3) and x.dtype == tf.float32
+    assert style.PIXEL_MIN <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= style.PIXEL_MAX
+    assert np.array_equal(style.to_uint8(x), load_image("coffee", 32))
+    assert np.array_equal(style.to_uint8(style.image_input(load_image("coffee", 32))), load_image("coffee", 32))
+    r = style.random_image((1, 8, 9, 3), seed=2)
+    assert r.shape == (1, 8, 9, 3) and float(tf.reduce_min(r)) >= style.PIXEL_MIN
+    with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) image"):
+        style.image_input(np.zeros((4, 4)))
+
+
+def test_feature_layers_exist_in_the_network():
+    from helpers import pretrained, style
+    names = set(pretrained.layer_names())
+    assert set(style.FEATURE_LAYERS) <= names
+    assert len(style.feature_model().outputs) == len(style.FEATURE_LAYERS)
+
+
+def test_plots_return_figures():
+    import matplotlib
+    matplotlib.use("Agg")
+    from helpers.plots import style_transfer as plots
+    im = np.zeros((10, 20, 3), np.uint8)
+    assert plots.show_transfer(im, im, im).axes
+    assert plots.show_losses({"style": [10.0, 1.0], "content": [0.0, 0.0]}).axes
+
+
+# ------------------------------------------------------------------ the widget's function
+
+
+def test_widget_function_scales_content_weight_and_caches():
+    from helpers.widgets import style_transfer as w
+    calls = []
+
+    def fake(**kwargs):
+        calls.append(kwargs)
+        return np.zeros((4, 4, 3), np.uint8), {"content": [kwargs["content_weight"]], "style": [1.0]}
+    settings = dict(content_image="chelsea", style_image="gravel", content_weight=2e-3,
+                    style_weights=[30.0, 30.0], num_iters=5)
+    cache = {}
+    img, hist = w.transfer_for_ratio(fake, 10.0, settings, cache)
+    assert calls[0]["content_weight"] == pytest.approx(2e-2) and calls[0]["style_weights"] == [30.0, 30.0]
+    assert calls[0]["verbose"] is False and calls[0]["show_every"] == 0
+    assert settings["content_weight"] == 2e-3                      # not modified
+    w.transfer_for_ratio(fake, 10.0, settings, cache)
+    assert len(calls) == 1                                          # cached
+    with pytest.raises(ValueError, match="positive"):
+        w.scaled_weights(0, 1.0, [1.0])
+    box = w.explore_weight_ratio(fake, settings)
+    assert box.children[0].value == 1.0 and callable(box.render)
+
+
+# ------------------------------------------------------------------ quality, from the demo run
+
+
+def test_reference_notebook_reaches_quality_targets(demo_run):
+    from conftest import autograded_notebook, cell_output_text
+    nb = autograded_notebook(demo_run, "reference", "style_transfer")
+    text = cell_output_text(nb)
+    falls = [float(x) for x in re.findall(r"style loss fell (\d+(?:\.\d+)?)x", text)]
+    assert len(falls) >= 2 and min(falls) >= 10, falls
+    for grade_id in ("style_transfer_pairs_quality", "style_transfer_inversion_quality",
+                     "style_transfer_texture_quality"):
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+        assert not any(o.get("output_type") == "error" for o in cell.outputs), grade_id
