@@ -49,7 +49,7 @@ def check_upsample(fn, shapes=((1, 4, 4, 3), (2, 3, 5, 2)), seed=0):
                      hint="kernel_size=(2, 2): each input pixel paints a 2x2 patch of the output.")
         expect_close(out, want, "output", name, tol=1e-5,
                      hint="Use a bias, no activation, and the given kernel_initializer.")
-    return passed(name, f"doubles H and W on {len(shapes)} inputs; matches "
+    passed(name, f"doubles H and W on {len(shapes)} inputs; matches "
                         "Conv2DTranspose(C, 2, strides=2).")
 
 
@@ -97,8 +97,8 @@ def check_transposed_output_size(fn, grid=GRID):
         elif got == n * s:
             hint = "With padding='valid' the kernel's overhang adds max(kernel - stride, 0)."
         fail(name, f"transposed_output_size({n}, {k}, {s}, {p!r}) = {got!r}, Keras gives {want}.", hint)
-    return passed(name, f"agrees with Keras' Conv2DTranspose on {len(grid)} cases "
-                        f"(sizes 1-6, kernels 1-5, strides 1-3, valid and same).")
+    passed(name, f"agrees with Keras' Conv2DTranspose on {len(grid)} cases "
+                 f"(valid and same).")
 
 
 # ------------------------------------------------------------------ gradient
@@ -143,7 +143,7 @@ def check_conv_input_gradient(fn, cases=GRAD_CASES, seed=0):
             "gradient dy (or pass output_gradients=dy to tape.gradient).":
                 conv_transpose_reference(np.ones_like(dy), w, xs, s, p)},
             hint=f"Failed on {where}.")
-    return passed(name, f"{len(cases)} cases equal tf.nn.conv2d_transpose(dy, w): the transposed "
+    passed(name, f"{len(cases)} cases equal tf.nn.conv2d_transpose(dy, w): the transposed "
                         "convolution IS the gradient of the convolution.")
 
 
@@ -193,7 +193,7 @@ def check_mean_iou(fn, num_classes=4, seed=0):
         elif abs(got - inter[present].sum() / union[present].sum()) < 1e-6:
             hint = "You pooled all classes before dividing; divide per class, then average."
         fail(name, f"mean IoU is {got:.4f} on {what}, expected {want:.4f}.", hint)
-    return passed(name, "matches keras.metrics.MeanIoU (absent classes are skipped).")
+    passed(name, "matches keras.metrics.MeanIoU (absent classes are skipped).")
 
 
 # ------------------------------------------------------------------ the FCN
@@ -250,7 +250,7 @@ def check_build_fcn(fn, num_classes=4):
         if not skips and adds:
             fail(name, f"with skips=False the model still has {adds} Add layer(s).",
                  "skips=False is the same network without the two skip additions.")
-    return passed(name, f"(2, 64, 64, 3) -> (2, 64, 64, {num_classes}) logits, any size divisible "
+    passed(name, f"(2, 64, 64, 3) -> (2, 64, 64, {num_classes}) logits, any size divisible "
                         "by 8, 2 skip additions (none with skips=False).")
 
 
