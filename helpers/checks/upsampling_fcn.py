@@ -40,8 +40,8 @@ def check_upsample(fn, shapes=((1, 4, 4, 3), (2, 3, 5, 2)), seed=0):
         want = upsample_reference(x, seed)
         if out.shape != want.shape:
             hint = "Conv2DTranspose(filters=C, kernel_size=(2, 2), strides=(2, 2)) doubles H and W."
-            if out.shape[1:3] == (h, w):
-                hint = "The output has the input's size: use strides=(2, 2)."
+            if out.ndim == 4 and out.shape[1] < 2 * h:
+                hint = "The output is smaller than 2H x 2W: use strides=(2, 2)."
             elif out.ndim == 4 and out.shape[-1] != c:
                 hint = f"Keep the channels: filters = x.shape[-1] = {c}."
             fail(name, f"output has shape {out.shape} for x {shape}, expected {want.shape}.", hint)
@@ -214,6 +214,7 @@ def check_build_fcn(fn, num_classes=4):
     import keras
     name = "build_fcn"
     x = np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32")
+    params = {}
     for skips in (True, False):
         model = call(fn, num_classes, skips, fn_name=name)
         if not isinstance(model, keras.Model):
@@ -231,7 +232,12 @@ def check_build_fcn(fn, num_classes=4):
         if np.allclose(out.sum(-1), 1, atol=1e-4) and out.min() >= 0:
             fail(name, "the output sums to 1 over classes: return logits (no softmax).",
                  "The loss is SparseCategoricalCrossentropy(from_logits=True).")
-        other = as_array(model(np.zeros((1, 32, 48, 3), "float32"), training=False), "output", name)
+        try:
+            other = as_array(model(np.zeros((1, 32, 48, 3), "float32"), training=False), "output", name)
+        except Exception as exc:       # e.g. a fixed-size Input or a Flatten/Dense head
+            fail(name, f"the model fails on a (1, 32, 48, 3) input ({type(exc).__name__}).",
+                 "A fully convolutional network accepts any size divisible by 8: use "
+                 "keras.Input(shape=(None, None, 3)) and no Flatten/Dense.")
         if other.shape != (1, 32, 48, num_classes):
             fail(name, f"on a (1, 32, 48, 3) input the output is {other.shape}, expected "
                        f"(1, 32, 48, {num_classes}).",
@@ -247,11 +253,13 @@ def check_build_fcn(fn, num_classes=4):
             fail(name, f"with skips=True the model has {adds} Add layer(s), expected 2.",
                  "Add a 1x1-conv score of the 16x16 and the 32x32 encoder features to the "
                  "upsampled scores (keras.layers.Add()).")
-        if not skips and adds:
-            fail(name, f"with skips=False the model still has {adds} Add layer(s).",
-                 "skips=False is the same network without the two skip additions.")
+        params[skips] = model.count_params()
+    if params[False] >= params[True]:
+        fail(name, f"skips=False has {params[False]:,} parameters, skips=True {params[True]:,}; "
+                   "without skips the two 1x1 skip convolutions should be gone.",
+             "skips=False is the same network without the two skip additions.")
     passed(name, f"(2, 64, 64, 3) -> (2, 64, 64, {num_classes}) logits, any size divisible "
-                        "by 8, 2 skip additions (none with skips=False).")
+                 f"by 8; {params[True]:,} parameters with skips, {params[False]:,} without.")
 
 
 def predict_masks(model, x, batch_size=100):
