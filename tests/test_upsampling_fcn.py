@@ -1,0 +1,286 @@
+"""upsampling_fcn: checkers (correct variants pass, mistakes are named), data, widget, quality."""
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.checks import CheckFailed
+from helpers.checks import upsampling_fcn as checks
+from helpers.data import segmentation
+from helpers.widgets import upsampling_fcn as widgets
+from tests.conftest import autograded_notebook, cell_output_text
+
+L = keras.layers
+
+
+# ------------------------------------------------------------------ upsample
+
+def test_upsample_reference_and_functional_pass(capsys):
+    checks.check_upsample(lambda x, init="glorot_uniform": L.Conv2DTranspose(
+        x.shape[-1], (2, 2), strides=(2, 2), kernel_initializer=init)(x))
+
+    def functional(x, init="glorot_uniform"):
+        inp = keras.Input(shape=(None, None, x.shape[-1]))
+        out = L.Conv2DTranspose(x.shape[-1], 2, 2, padding="same", kernel_initializer=init)(inp)
+        return keras.Model(inp, out)(x)
+    checks.check_upsample(functional)
+    assert "✔ upsample" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda x, init: L.UpSampling2D()(x), "kernel_initializer argument was never used"),
+    (lambda x, init: L.Conv2DTranspose(x.shape[-1], 2, kernel_initializer=init)(x), "use strides=\\(2, 2\\)"),
+    (lambda x, init: L.Conv2DTranspose(8, 2, 2, kernel_initializer=init)(x), "Keep the channels"),
+    (lambda x, init: L.Conv2DTranspose(x.shape[-1], 3, 2, padding="same", kernel_initializer=init)(x),
+     "kernel_size=\\(2, 2\\)"),
+    (lambda x, init: L.Conv2DTranspose(x.shape[-1], 2, 2, activation="relu", kernel_initializer=init)(x),
+     "values are off"),
+])
+def test_upsample_mistakes_are_named(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_upsample(fn)
+
+
+# ------------------------------------------------------------------ output size
+
+def size_ref(n, k, s, p):
+    return n * s if p == "same" else n * s + max(k - s, 0)
+
+
+def size_alt(n, k, s, p):
+    """Correct, written as (n - 1) * s + k with the small-kernel case handled."""
+    if p == "valid":
+        return (n - 1) * s + max(k, s)
+    return n * s
+
+
+def test_size_reference_and_alternative_pass():
+    checks.check_transposed_output_size(size_ref)
+    checks.check_transposed_output_size(lambda *a: np.int64(size_alt(*a)))
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda n, k, s, p: (n - 1) * s + k, "only when kernel >= stride|whatever the kernel"),
+    (lambda n, k, s, p: (n - 1) * s + k if p == "same" else size_ref(n, k, s, p), "whatever the kernel"),
+    (lambda n, k, s, p: (n - 1) * s + k if p == "valid" else n * s, "only when kernel >= stride"),
+    (lambda n, k, s, p: n * s, "overhang adds max\\(kernel - stride, 0\\)"),
+])
+def test_size_mistakes_are_named(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_transposed_output_size(fn)
+
+
+def test_keras_formula_example_from_the_issue():
+    assert checks.keras_transposed_size(4, 3, 2, "valid") == 9
+    assert checks.keras_transposed_size(4, 1, 2, "valid") == 8
+
+
+# ------------------------------------------------------------------ gradient
+
+def grad_tape(dy, w, x_shape, stride, padding):
+    x = tf.zeros(x_shape, tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.nn.conv2d(x, w, stride, padding) * dy)
+    return tape.gradient(loss, x)
+
+
+def grad_variable(dy, w, x_shape, stride, padding):
+    """Correct alternative: a Variable and output_gradients instead of a weighted sum."""
+    x = tf.Variable(np.random.default_rng(0).normal(size=x_shape))
+    with tf.GradientTape() as tape:
+        y = tf.nn.conv2d(x, w, stride, padding)
+    return tape.gradient(y, x, output_gradients=tf.constant(dy)).numpy()
+
+
+def test_gradient_reference_and_alternative_pass():
+    checks.check_conv_input_gradient(grad_tape)
+    checks.check_conv_input_gradient(grad_variable)
+
+
+def test_gradient_mistakes_are_named():
+    def no_watch(dy, w, x_shape, stride, padding):
+        x = tf.zeros(x_shape, tf.float64)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.nn.conv2d(x, w, stride, padding) * dy)
+        return tape.gradient(loss, x)
+
+    def no_dy(dy, w, x_shape, stride, padding):
+        x = tf.zeros(x_shape, tf.float64)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.nn.conv2d(x, w, stride, padding))
+        return tape.gradient(loss, x)
+    with pytest.raises(CheckFailed, match="tape.watch"):
+        checks.check_conv_input_gradient(no_watch)
+    with pytest.raises(CheckFailed, match="differentiated sum\\(y\\), not sum\\(y \\* dy\\)"):
+        checks.check_conv_input_gradient(no_dy)
+
+
+# ------------------------------------------------------------------ mean IoU
+
+def iou_loops(y_true, y_pred, k):
+    ious = [np.sum((y_true == c) & (y_pred == c)) / np.sum((y_true == c) | (y_pred == c))
+            for c in range(k) if np.any((y_true == c) | (y_pred == c))]
+    return float(np.mean(ious))
+
+
+def iou_confusion(y_true, y_pred, k):
+    cm = np.bincount(k * y_true.ravel() + y_pred.ravel(), minlength=k * k).reshape(k, k)
+    inter = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - inter
+    return np.mean(inter[union > 0] / union[union > 0])      # a NumPy scalar
+
+
+def test_iou_reference_and_alternative_pass():
+    checks.check_mean_iou(iou_loops)
+    checks.check_mean_iou(iou_confusion)
+
+
+def test_iou_mistakes_are_named():
+    def absent_as_zero(y_true, y_pred, k):
+        return np.mean([np.sum((y_true == c) & (y_pred == c)) / max(np.sum((y_true == c) | (y_pred == c)), 1)
+                        for c in range(k)])
+    with pytest.raises(CheckFailed, match="counted as IoU 0"):
+        checks.check_mean_iou(absent_as_zero)
+    with pytest.raises(CheckFailed, match="pixel accuracy"):
+        checks.check_mean_iou(lambda t, p, k: np.mean(t == p))
+    with pytest.raises(CheckFailed, match="one number"):
+        checks.check_mean_iou(lambda t, p, k: np.zeros(k))
+
+
+# ------------------------------------------------------------------ the FCN
+
+def conv_block(x, f):
+    return L.ReLU()(L.BatchNormalization()(L.Conv2D(f, 3, padding="same", use_bias=False)(x)))
+
+
+def fcn(num_classes, skips=True, softmax=False, stop_at=None, dense=False, n_adds=2):
+    inp = keras.Input((None, None, 3)) if not dense else keras.Input((64, 64, 3))
+    p1 = L.MaxPooling2D()(conv_block(inp, 8))
+    p2 = L.MaxPooling2D()(conv_block(p1, 8))
+    p3 = L.MaxPooling2D()(conv_block(p2, 8))
+    s = L.Conv2D(num_classes, 1)(p3)
+    ups = 0
+    for feat in (p2, p1, None):
+        if stop_at is not None and ups == stop_at:
+            break
+        s = L.Conv2DTranspose(num_classes, 4, 2, padding="same")(s)
+        ups += 1
+        if skips and feat is not None and n_adds > 0:
+            s = L.Add()([s, L.Conv2D(num_classes, 1)(feat)])
+            n_adds -= 1
+    if dense:
+        s = L.Reshape((64, 64, num_classes))(L.Dense(64 * 64 * num_classes)(L.Flatten()(
+            L.Conv2D(1, 1)(s))))
+    if softmax:
+        s = L.Softmax()(s)
+    return keras.Model(inp, s)
+
+
+def fcn_subclassed(num_classes, skips=True):
+    """Correct alternative: a subclassed model with concatenate-free adds via `+`."""
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.enc = [L.Conv2D(8, 3, padding="same", activation="relu") for _ in range(3)]
+            self.pool = L.MaxPooling2D()
+            self.score = L.Conv2D(num_classes, 1)
+            self.skip = [L.Conv2D(num_classes, 1) for _ in range(2)]
+            self.up = [L.Conv2DTranspose(num_classes, 2, 2) for _ in range(3)]
+            self.adds = [L.Add(), L.Add()]
+
+        def call(self, x):
+            p1 = self.pool(self.enc[0](x))
+            p2 = self.pool(self.enc[1](p1))
+            s = self.up[0](self.score(self.pool(self.enc[2](p2))))
+            if skips:
+                s = self.adds[0]([s, self.skip[0](p2)])
+            s = self.up[1](s)
+            if skips:
+                s = self.adds[1]([s, self.skip[1](p1)])
+            return self.up[2](s)
+    return Net()
+
+
+def test_fcn_reference_and_subclassed_pass(capsys):
+    checks.check_build_fcn(fcn)
+    checks.check_build_fcn(fcn_subclassed)
+    assert "✔ build_fcn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(softmax=True), "return logits"),
+    (dict(stop_at=2), "must undo all three poolings"),
+    (dict(dense=True), "any size divisible by 8"),
+    (dict(n_adds=1), "1 Add layer"),
+])
+def test_fcn_mistakes_are_named(kwargs, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_build_fcn(lambda k, skips=True: fcn(k, skips, **kwargs))
+
+
+def test_fcn_skips_ignored_is_named():
+    with pytest.raises(CheckFailed, match="the two 1x1 skip convolutions should be gone"):
+        checks.check_build_fcn(lambda k, skips=True: fcn(k, True))
+
+
+# ------------------------------------------------------------------ data and widget
+
+def test_segmentation_set_is_deterministic_and_well_formed():
+    a = segmentation.load_shapes(num_train=20, num_val=10, seed=3)
+    b = segmentation.load_shapes(num_train=20, num_val=10, seed=3)
+    assert a["x_train"].shape == (20, 64, 64, 3) and a["x_train"].dtype == np.float32
+    assert a["y_val"].shape == (10, 64, 64) and a["y_val"].dtype == np.uint8
+    assert np.array_equal(a["x_train"], b["x_train"]) and np.array_equal(a["y_val"], b["y_val"])
+    assert 0 <= a["x_train"].min() and a["x_train"].max() <= 1
+    assert set(np.unique(a["y_train"])) <= set(range(segmentation.NUM_CLASSES))
+    assert all(np.any(a["y_train"] == c) for c in range(segmentation.NUM_CLASSES))
+    c = segmentation.load_shapes(num_train=20, num_val=0, seed=4)
+    assert not np.array_equal(a["x_train"], c["x_train"])
+    assert not np.array_equal(a["x_train"][:10], a["x_val"])     # splits use different streams
+
+
+def test_segmentation_bad_arguments_are_clear():
+    with pytest.raises(ValueError, match="size must be at least 32"):
+        segmentation.load_shapes(size=8)
+    with pytest.raises(ValueError, match="counts must be >= 0"):
+        segmentation.load_shapes(num_train=-1)
+
+
+def test_widget_function_matches_keras_and_the_formulas():
+    assert widgets.output_shapes(4, 3, 2, "valid") == {"Conv2D": 1, "Conv2DTranspose": 9}
+    assert widgets.output_shapes(4, 3, 2, "same") == {"Conv2D": 2, "Conv2DTranspose": 8}
+    assert widgets.output_shapes(2, 5, 1, "valid")["Conv2D"] is None
+    for n, k, s in [(7, 3, 2), (5, 1, 3), (9, 4, 4)]:
+        got = widgets.output_shapes(n, k, s, "valid")
+        assert got["Conv2D"] == (n - k) // s + 1 and got["Conv2DTranspose"] == size_ref(n, k, s, "valid")
+    assert "Conv2DTranspose -> 9x9" in widgets.describe(4, 3, 2, "valid")
+    assert "kernel larger than input" in widgets.describe(2, 5, 1, "valid")
+    with pytest.raises(ValueError, match="padding must be"):
+        widgets.output_shapes(4, 3, 2, "full")
+    with pytest.raises(ValueError, match="stride must be a positive int"):
+        widgets.output_shapes(4, 3, 0, "same")
+
+
+def test_widget_builds_and_updates():
+    ui = widgets.explore_output_shapes()
+    label = ui.children[-1]
+    assert "9x9" in label.value
+    ui.children[3].value = "same"
+    assert "Conv2DTranspose -&gt; 8x8" in label.value or "Conv2DTranspose -> 8x8" in label.value
+
+
+# ------------------------------------------------------------------ quality (from the demo run)
+
+def test_reference_fcn_reaches_the_iou_target_and_skips_help(demo_run):
+    """The executed reference notebook printed both IoUs; the target holds on a fixed seed."""
+    nb = autograded_notebook(demo_run, "reference", "upsampling_fcn")
+    text = cell_output_text(nb, "upsampling_fcn_quality")
+    m = re.search(r"with skips ([0-9.]+), without ([0-9.]+)", text)
+    assert m, f"the quality cell printed no IoUs: {text[-300:]!r}"
+    with_skips, without = float(m.group(1)), float(m.group(2))
+    assert with_skips >= 0.75, f"mean IoU with skips {with_skips} < 0.75"
+    assert with_skips - without >= 0.1, f"skips add only {with_skips - without:.3f} IoU"
