@@ -1,12 +1,19 @@
 """A small image-captioning data set, generated deterministically (no download).
 
 Every image is 32x32 RGB with two coloured shapes on a dark background, placed
-above/below or left/right of each other, e.g. "a small red circle above a large
-blue square". Each image has several reference captions (word order and
-wording vary: "a large blue square below a small red circle", "a red circle
-is above a blue square", ...). Image features come from a small fixed
-convolutional feature extractor (random 5x5 filters drawn from a fixed seed,
-ReLU, average and max pooling over a 4x4 grid), so ``features`` is (N, 512).
+above/below or left/right of each other. Each image has five reference captions
+with varying wording and word order, up to 15 words:
+
+    in this picture there is a small red circle above a large blue square
+    in this picture a large blue square is below a small red circle
+    there is a small red circle above a large blue square
+    this picture shows a red circle above a blue square
+    a big blue square under a small red circle
+
+so a model must keep what it saw in the image over many words. Image features
+come from a small fixed convolutional feature extractor (random 5x5 filters drawn
+from a fixed seed and colour detectors, ReLU, average and max pooling over a
+4x4 grid), so ``features`` is (N, 512).
 
 The API follows cs231n's ``load_coco_data``::
 
@@ -48,14 +55,14 @@ _CACHE = {}
 _GRID = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] + 0.5          # pixel centres (y, x)
 #: Generated arrays are saved here (git-ignored) and reused; delete it to regenerate.
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "captioning"
-VERSION = 2               # bump when the generator changes
+VERSION = 3               # bump when the generator changes
 
 
 # --------------------------------------------------------------------------- vocabulary
 
 
 def _vocabulary():
-    words = {"a", "is", "there", "the", "of", "and", "to", "next", "one", "it", "on", "side"}
+    words = {"a", "is", "there", "the", "of", "in", "this", "picture", "shows"}
     words |= set(SHAPES) | set(COLOURS) | set(SIZES) | set(SYNONYMS.values())
     for rel in RELATIONS:
         words |= set(rel.split())
@@ -119,10 +126,10 @@ def _captions(objs, rel, rng):
     rel_w, opp_w = rel.split(), OPPOSITE[rel].split()
     syn = lambda w: [SYNONYMS.get(x, x) for x in w]       # noqa: E731
     caps = [
-        _phrase(a) + rel_w + _phrase(b),
-        _phrase(b) + opp_w + _phrase(a),
+        ["in", "this", "picture", "there", "is"] + _phrase(a) + rel_w + _phrase(b),
+        ["in", "this", "picture"] + _phrase(b) + ["is"] + opp_w + _phrase(a),
         ["there", "is"] + _phrase(a) + rel_w + _phrase(b),
-        _phrase(a, with_size=False) + ["is"] + rel_w + _phrase(b, with_size=False),
+        ["this", "picture", "shows"] + _phrase(a, with_size=False) + rel_w + _phrase(b, with_size=False),
         _phrase(b, synonym=True) + syn(opp_w) + _phrase(a, synonym=True),
     ]
     return caps
