@@ -281,6 +281,8 @@ def sample_coco_minibatch(data, batch_size=100, split="train", rng=None):
     Returns (captions (B, 17) int32, features (B, 512) float32, image_idxs (B,)).
     rng: a np.random.Generator (default: np.random's global state, like cs231n).
     """
+    if f"{split}_captions" not in data:
+        raise KeyError(f"sample_coco_minibatch: no split {split!r} in data (use 'train' or 'val')")
     size = data[f"{split}_captions"].shape[0]
     mask = rng.choice(size, batch_size) if rng is not None else np.random.choice(size, batch_size)
     captions = data[f"{split}_captions"][mask]
