@@ -380,3 +380,15 @@ def test_reference_rnn_quality(demo_run):
     overfit, bleu = rnn_bleu_from(demo_run)
     assert overfit < 0.1, f"the RNN should overfit 50 captions below 0.1, got {overfit}"
     assert bleu >= RNN_BLEU_TARGET, f"RNN validation BLEU-4 {bleu} < {RNN_BLEU_TARGET}"
+
+
+def test_plots_return_figures():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from helpers.plots.captioning import show_captions, show_losses
+    fig = show_losses({"a": [3.0, 2.0, 1.0]}, target=0.1)
+    assert fig.axes[0].get_title() == "Training loss"
+    fig2 = show_captions(np.zeros((3, 32, 32, 3)), ["a b", "c", "d"], ["x", "y", "z"], title="t")
+    assert len(fig2.axes) == 4 and "model: a b" in fig2.axes[0].texts[0].get_text()
+    plt.close("all")

@@ -38,17 +38,19 @@ def show_captions(images, sampled, references=None, title=None, ncols=4):
     import textwrap
     n = len(images)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 4.4 * nrows + 0.5), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for i in range(n):
         ax = axes.ravel()[i]
         ax.imshow(images[i], interpolation="nearest")
-        text = "model: " + "\n".join(textwrap.wrap(sampled[i], 30))
+        text = "model: " + "\n".join(textwrap.wrap(sampled[i], 34))
         if references is not None:
-            text += "\ntruth: " + "\n".join(textwrap.wrap(references[i], 30))
-        ax.set_title(text, fontsize=8, y=-0.02, va="top", loc="left")
+            text += "\ntruth: " + "\n".join(textwrap.wrap(references[i], 34))
+        ax.text(0, -0.03, text, fontsize=8, va="top", ha="left", transform=ax.transAxes)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    # Leave room under every image for its captions (text outside the axes).
+    fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.5 / fig.get_figheight(), wspace=0.08,
+                        hspace=0.5, bottom=1.2 / fig.get_figheight())
     return fig
