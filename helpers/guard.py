@@ -29,6 +29,8 @@ import sys
 import types
 
 _STATE = {}
+#: builtins the kernel itself swaps during every execution
+_VOLATILE_BUILTINS = {"input", "raw_input", "getpass", "display", "get_ipython", "exit", "quit"}
 _CALLABLE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
              types.ModuleType, classmethod, staticmethod, property, types.WrapperDescriptorType,
              types.MethodDescriptorType, types.BuiltinMethodType)
@@ -129,7 +131,8 @@ def changes():
                 if k not in attrs and _protected_value(v) and not k.startswith("__")]
     current = vars(builtins)
     out += [f"builtins.{k}" for k, v in _STATE["builtins"].items()
-            if _protected_value(v) and k in current and not _same(current.get(k), v)]
+            if _protected_value(v) and k in current and not _same(current.get(k), v)
+            and k not in _VOLATILE_BUILTINS]
     shell = _shell()
     if shell is not None:
         for k, v in _STATE["hooks"].items():
@@ -168,7 +171,7 @@ def restore(token, imports="", names=()):
                 except (TypeError, AttributeError):
                     pass
     for k, v in _STATE["builtins"].items():
-        if vars(builtins).get(k) is not v:
+        if vars(builtins).get(k) is not v and k not in _VOLATILE_BUILTINS:
             setattr(builtins, k, v)
     sys.settrace(None)
     sys.setprofile(None)
@@ -176,7 +179,7 @@ def restore(token, imports="", names=()):
     shell = _shell()
     if shell is not None:
         for k, v in _STATE["hooks"].items():
-            setattr(shell, k, list(v))
+            getattr(shell, k)[:] = list(v)
         for k in list(vars(shell)):
             if k not in _STATE["shell_attrs"] and callable(vars(shell)[k]):
                 delattr(shell, k)

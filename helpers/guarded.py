@@ -24,7 +24,7 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import ensure_async
+from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
 from traitlets import Any, Unicode
 
@@ -106,6 +106,10 @@ class Job:
 
     def cleanup(self):
         if self.cgroup is not None:
+            if self.cgroup.pids_hit():
+                self.note(f"tried to run more than {self.limits.max_processes} processes/threads")
+            if self.cgroup.oom_killed() and not self.stopped:
+                self.note(f"hit the memory limit ({self.limits.memory_mb} MiB)")
             self.cgroup.remove()
             self.cgroup = None
 
@@ -121,6 +125,9 @@ class SandboxKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.connection_file = str(Path(job.runtime_dir) / f"kernel-{secrets.token_hex(6)}.json")
         self.cache_ports = False
+        # A signal to the process group may not reach a kernel inside its PID
+        # namespace; an interrupt_request message makes the kernel signal itself.
+        self.kernel_spec.interrupt_mode = "message"
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         job = self.job
@@ -210,7 +217,7 @@ class GuardedExecute(Execute):
         try:
             reply = await ensure_async(self.kc.execute_interactive(
                 code, silent=False, store_history=False, allow_stdin=False,
-                output_hook=hook, timeout=timeout))
+                output_hook=hook, timeout=timeout, stop_on_error=False))
         except (TimeoutError, asyncio.TimeoutError):
             return None
         except Exception:  # noqa: BLE001 - a dead kernel, closed channels
@@ -271,6 +278,9 @@ class GuardedExecute(Execute):
                 job.kill(f"{where} ran past {job.limits.cell_timeout} s and did not stop")
         self.nb["cells"][cell_index] = cell
         return cell
+
+    # nbconvert's preprocess_cell calls the sync wrapper, bound at class creation
+    execute_cell = run_sync(async_execute_cell)
 
 
 def watchdog(job, seconds):
