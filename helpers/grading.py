@@ -431,7 +431,7 @@ def _result_key(payload):
     return h.hexdigest()
 
 
-def _run_jobs(payloads, on_result, workers=1, scheduler=None):
+def _run_jobs(payloads, on_result, workers=1, scheduler=None, _retry=True):
     """Run grade_job on every payload: in this process, a process pool, or a Dask cluster.
 
     on_result(payload, out) is called in this process as each one finishes
@@ -463,16 +463,26 @@ def _run_jobs(payloads, on_result, workers=1, scheduler=None):
         return
     import concurrent.futures as cf
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+    broken = []
     with cf.ProcessPoolExecutor(max_workers=workers,
                                 mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(grade_job, p): p for p in payloads}
         for fut in cf.as_completed(futures):
             try:
                 out = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a worker process died
+            except BrokenProcessPool as exc:   # a worker process died: retry once, below
+                if _retry:
+                    broken.append(futures[fut])
+                    continue
+                out = {"status": "error", "reason": f"worker failed: {type(exc).__name__}: {exc}",
+                       "score": 0.0, "max_score": 0.0, "failed_cells": [], "seconds": 0.0}
+            except Exception as exc:  # noqa: BLE001
                 out = {"status": "error", "reason": f"worker failed: {type(exc).__name__}: {exc}",
                        "score": 0.0, "max_score": 0.0, "failed_cells": [], "seconds": 0.0}
             on_result(futures[fut], out)
+    if broken:
+        _run_jobs(broken, on_result, workers=workers, _retry=False)
 
 
 def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True, log=print,
