@@ -41,7 +41,9 @@ _IPYTHON = ("IPython.core.interactiveshell", "ipykernel.zmqshell", "ipykernel.ip
 
 
 def _protected_value(v):
-    return isinstance(v, _CALLABLE) or callable(v)
+    """Functions, classes, modules, methods: what a monkeypatch replaces (not data, not
+    callable instances such as cached models, which modules may rebind legitimately)."""
+    return isinstance(v, _CALLABLE)
 
 
 def _same(a, b):
