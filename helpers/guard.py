@@ -43,7 +43,12 @@ _IPYTHON = ("IPython.core.interactiveshell", "ipykernel.zmqshell", "ipykernel.ip
 def _protected_value(v):
     """Functions, classes, modules, methods: what a monkeypatch replaces (not data, not
     callable instances such as cached models, which modules may rebind legitimately)."""
-    return isinstance(v, _CALLABLE)
+    if isinstance(v, _CALLABLE):
+        return True
+    # numpy's functions are dispatcher objects and ufuncs; lru_cache/partial wrappers
+    t = type(v)
+    return callable(v) and ((t.__module__ or "").split(".")[0] in ("numpy", "builtins", "functools")
+                            or "cython" in t.__name__)
 
 
 def _same(a, b):
