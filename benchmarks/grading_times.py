@@ -67,9 +67,14 @@ def per_assignment(names):
     print(f"{'total':24} {total_b:8.1f} {total_g:8.1f}")
 
 
-def throughput(name, n, worker_counts):
-    """Submissions per minute for each (workers, sandbox) setting."""
-    rows = []
+def throughput(name, n, worker_counts, repeat=2):
+    """Submissions per minute for each (workers, sandbox) setting.
+
+    Settings alternate (on, off, on, off, ...) ``repeat`` times each, and the best
+    (shortest) run of each is reported, so that a change in the machine's load
+    does not land on one setting only.
+    """
+    best = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = grading.SOLUTIONS / name / f"{name}.ipynb"
@@ -78,26 +83,30 @@ def throughput(name, n, worker_counts):
             dest.mkdir(parents=True)
             shutil.copy(src, dest / src.name)
         for workers in worker_counts:
-            for sandbox in (True, False):
-                work = tmp / f"work-{workers}-{sandbox}"
-                print(f"-- {workers} worker(s), sandbox {'on' if sandbox else 'off'}", flush=True)
-                t0 = time.perf_counter()
-                results = grading.grade(tmp / "subs", work=work, names=[name], workers=workers,
-                                        sandbox=sandbox, feedback=False, regrade=True,
-                                        log=lambda line: print(line, flush=True))
-                wall = time.perf_counter() - t0
-                ok = sum(r.score == r.max_score for r in results)
-                rows.append((workers, sandbox, wall, 60 * n / wall, ok))
+            for rep in range(repeat):
+                for sandbox in (True, False):
+                    work = tmp / f"work-{workers}-{sandbox}-{rep}"
+                    print(f"-- {workers} worker(s), sandbox {'on' if sandbox else 'off'}, "
+                          f"run {rep + 1}/{repeat}, load {os.getloadavg()[0]:.1f}", flush=True)
+                    t0 = time.perf_counter()
+                    results = grading.grade(tmp / "subs", work=work, names=[name], workers=workers,
+                                            sandbox=sandbox, feedback=False, regrade=True,
+                                            log=lambda line: print(line, flush=True))
+                    wall = time.perf_counter() - t0
+                    ok = sum(r.score == r.max_score for r in results)
+                    key = (workers, sandbox)
+                    if key not in best or wall < best[key][0]:
+                        best[key] = (wall, ok)
+                    shutil.rmtree(work, ignore_errors=True)
     print()
     print(f"{name}: {n} submissions (reference solution), {os.cpu_count()} cores, "
-          f"load average before: {os.getloadavg()[0]:.1f}")
+          f"best of {repeat} runs each")
     print(f"{'workers':>7} {'sandbox':>8} {'seconds':>8} {'subs/min':>9} {'full marks':>11}")
-    for w, sb, wall, rate, ok in rows:
-        print(f"{w:7d} {'on' if sb else 'off':>8} {wall:8.1f} {rate:9.2f} {ok:>8d}/{n}")
+    for (w, sb), (wall, ok) in sorted(best.items(), key=lambda kv: (kv[0][0], not kv[0][1])):
+        print(f"{w:7d} {'on' if sb else 'off':>8} {wall:8.1f} {60 * n / wall:9.2f} {ok:>8d}/{n}")
     for w in worker_counts:
-        on = next(r for r in rows if r[0] == w and r[1])
-        off = next(r for r in rows if r[0] == w and not r[1])
-        print(f"sandbox cost with {w} worker(s): {100 * (on[2] - off[2]) / off[2]:+.1f}% wall time")
+        on, off = best[(w, True)][0], best[(w, False)][0]
+        print(f"sandbox cost with {w} worker(s): {100 * (on - off) / off:+.1f}% wall time")
 
 
 def main(argv=None):
@@ -105,10 +114,11 @@ def main(argv=None):
     p.add_argument("assignments", nargs="*")
     p.add_argument("--throughput", type=int, metavar="N", help="grade N copies of the reference")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--repeat", type=int, default=2, help="runs of each setting (best is kept)")
     args = p.parse_args(argv)
     if args.throughput:
         name = (args.assignments or grading.assignments())[0]
-        throughput(name, args.throughput, args.workers)
+        throughput(name, args.throughput, args.workers, args.repeat)
     else:
         per_assignment(args.assignments)
 

@@ -45,7 +45,7 @@ class Limits:
     memory_mb: int = 4096           # resident memory of all its processes
     cpu_seconds: int = 3600         # CPU seconds per process (RLIMIT_CPU)
     max_processes: int = 512        # processes + threads (cgroup pids.max)
-    output_mb: int = 10             # printed/displayed output per notebook; largest file written
+    output_mb: int = 50             # printed/displayed output per notebook; largest file written
 
     @classmethod
     def from_settings(cls, settings=None, **overrides):
