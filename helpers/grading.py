@@ -511,6 +511,8 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     for forbidden in (Path(solutions).resolve(), RELEASE.resolve()):
         if work == forbidden or forbidden in work.parents or work in forbidden.parents:
             raise ValueError(f"grading folder {work} overlaps {forbidden}; choose another")
+    from .sandbox import Cgroup
+    Cgroup.sweep()
     if sandbox:
         problem = sandbox_problem()
         if problem:

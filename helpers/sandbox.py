@@ -168,6 +168,23 @@ class Cgroup:
             return None
         return cls(dirs)
 
+    @staticmethod
+    def sweep(max_age=3600):
+        """Remove empty grading cgroups left by a grader that was killed (older than max_age s)."""
+        removed = 0
+        for ctrl in ("pids", "memory"):
+            own = _own_cgroup(ctrl)
+            if own is None:
+                continue
+            for d in (Path("/sys/fs/cgroup") / ctrl / own.lstrip("/")).glob("course-grading-*"):
+                try:
+                    if time.time() - d.stat().st_mtime > max_age and not (d / "cgroup.procs").read_text().strip():
+                        d.rmdir()
+                        removed += 1
+                except OSError:
+                    pass
+        return removed
+
     def procs_files(self):
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
 
