@@ -3,6 +3,7 @@
 Commands:
   build              regenerate notebooks/ (the student release) from solutions/
   grade DIR          autograde DIR/<student>/<assignment>/*.ipynb; table, CSV, feedback
+                     (each kernel sandboxed; --workers N in parallel; --scheduler ADDR on Dask)
   demo               build, grade two demo students (reference, untouched), print grades
   author SRC DEST    turn a percent script into an nbgrader source notebook
 """
@@ -24,6 +25,17 @@ def main(argv=None):
     p_grade.add_argument("--assignment", action="append", dest="assignments",
                          help="grade only this assignment (repeatable)")
     p_grade.add_argument("--no-feedback", action="store_true", help="skip feedback HTML")
+    p_grade.add_argument("--workers", type=int, default=None,
+                         help="submissions graded at once (default: number of cores)")
+    p_grade.add_argument("--scheduler", default=None,
+                         help="Dask scheduler address (tcp://host:8786): grade on that cluster")
+    p_grade.add_argument("--no-sandbox", action="store_true",
+                         help="run student code unconfined, with your rights (not recommended)")
+    p_grade.add_argument("--regrade", action="store_true",
+                         help="grade again submissions already graded and unchanged")
+    p_grade.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                         help="override a limit for every assignment, e.g. wall_timeout=120, "
+                              "memory_mb=2048 (cell_timeout, cpu_seconds, max_processes, output_mb)")
     p_demo = sub.add_parser("demo", help="build, grade the demo submissions, print grades")
     p_demo.add_argument("--out", help="grading folder (default grading/demo)")
     p_author = sub.add_parser("author", help="percent script -> source notebook")
@@ -35,10 +47,21 @@ def main(argv=None):
     if args.command == "build":
         grading.build(args.assignments or None)
     elif args.command == "grade":
+        from helpers.sandbox import Limits, SandboxUnavailable
+        limits = {}
+        for item in args.limit:
+            key, _, value = item.partition("=")
+            if key not in Limits.__dataclass_fields__ or not value.isdigit():
+                print(f"error: --limit {item!r}: expected NAME=INTEGER with NAME one of "
+                      f"{', '.join(Limits.__dataclass_fields__)}", file=sys.stderr)
+                return 2
+            limits[key] = int(value)
         try:
             results = grading.grade(args.submissions, work=args.out, names=args.assignments,
-                                    feedback=not args.no_feedback)
-        except (FileNotFoundError, ValueError) as exc:
+                                    feedback=not args.no_feedback, workers=args.workers,
+                                    scheduler=args.scheduler, sandbox=not args.no_sandbox,
+                                    limits=limits, regrade=args.regrade)
+        except (FileNotFoundError, ValueError, SandboxUnavailable) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(grading.gradebook_table(results))

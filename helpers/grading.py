@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,8 +80,14 @@ def course_settings(assignment, solutions=SOLUTIONS):
 
 
 def _api(root, source="source", release="release", db=None, timeout=DEFAULT_CELL_TIMEOUT,
-         feedback=False):
-    """An ``NbGraderAPI`` for the course folder ``root`` (quiet unless it fails)."""
+         feedback=False, submitted="submitted", job_id=None, record=False):
+    """An ``NbGraderAPI`` for the course folder ``root`` (quiet unless it fails).
+
+    job_id: autograde through :class:`helpers.guarded.GuardedExecute` with the
+      :class:`~helpers.guarded.Job` registered under that id (sandbox, limits, guard).
+    record: autograde only records grades of already executed notebooks found in
+      ``submitted`` (no kernel; what the parent does with the workers' results).
+    """
     from traitlets.config import Config
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -91,6 +98,7 @@ def _api(root, source="source", release="release", db=None, timeout=DEFAULT_CELL
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.source_directory = str(source)
     c.CourseDirectory.release_directory = str(release)
+    c.CourseDirectory.submitted_directory = str(submitted)
     c.CourseDirectory.db_url = f"sqlite:///{db or Path(root) / 'gradebook.db'}"
     c.CourseDirectory.course_id = "course"
     c.Exchange.root = str(Path(root) / ".exchange")
@@ -101,10 +109,22 @@ def _api(root, source="source", release="release", db=None, timeout=DEFAULT_CELL
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTracebacks, ClearHiddenTests,
                                         CSSHTMLHeaderPreprocessor]
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
+                                        LimitOutput, SaveAutoGrades)
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    if job_id is not None:
+        from .guarded import GuardedExecute
+        c.GuardedExecute.job_id = job_id
+        c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                               LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                               CheckCellMetadata]
+    if record:
+        c.Autograde.sanitize_preprocessors = []
+        c.Autograde.autograde_preprocessors = [SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     coursedir = CourseDirectory(config=c)
     api = NbGraderAPI(coursedir=coursedir, config=c)
-    api.log.setLevel(logging.ERROR)
+    api.log.setLevel(logging.ERROR if not os.environ.get("COURSE_GRADING_DEBUG") else logging.DEBUG)
     return api
 
 
@@ -172,7 +192,7 @@ class Result:
     assignment: str
     score: float = 0.0
     max_score: float = 0.0
-    status: str = "graded"          # graded | missing | malformed | error
+    status: str = "graded"          # graded | incomplete | missing | malformed | error
     reason: str = ""
     seconds: float = 0.0
     failed_cells: list = field(default_factory=list)
@@ -184,6 +204,27 @@ class Result:
                 "seconds": f"{self.seconds:.1f}"}
 
 
+#: Submissions larger than this are not read (MB).
+MAX_NOTEBOOK_MB = 50
+
+
+def limits_for(assignment, solutions=SOLUTIONS, **overrides):
+    """The sandbox :class:`~helpers.sandbox.Limits` of an assignment.
+
+    From its source notebook's ``course`` metadata (``cell_timeout``,
+    ``wall_timeout``, ``memory_mb``, ``cpu_seconds``, ``max_processes``,
+    ``output_mb``), then ``overrides`` (None values ignored), else the defaults.
+    """
+    from .sandbox import Limits
+    settings = course_settings(assignment, solutions)
+    settings.setdefault("cell_timeout", DEFAULT_CELL_TIMEOUT)
+    return Limits.from_settings(settings, **overrides)
+
+
+def _grade_ids(nb):
+    return {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+
+
 def _validate_submission(folder, assignment, release_folder):
     """Return (ok, reason) for ``folder`` = ``<student>/<assignment>/``."""
     import nbformat
@@ -191,8 +232,11 @@ def _validate_submission(folder, assignment, release_folder):
     problems = []
     for name in expected:
         path = Path(folder) / name
-        if not path.is_file():
+        if not path.is_file() or path.is_symlink():
             problems.append(f"missing notebook {name}")
+            continue
+        if path.stat().st_size > MAX_NOTEBOOK_MB * 2**20:
+            problems.append(f"{name} is larger than {MAX_NOTEBOOK_MB} MB")
             continue
         try:
             nb = nbformat.read(path, as_version=4)
@@ -200,9 +244,13 @@ def _validate_submission(folder, assignment, release_folder):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             problems.append(f"{name} is not a readable notebook ({first})")
             continue
-        if not any(c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                   for c in nb.cells):
+        ids = _grade_ids(nb)
+        if not ids:
             problems.append(f"{name} has no graded cells left (was it replaced or emptied?)")
+            continue
+        want = _grade_ids(nbformat.read(Path(release_folder) / name, as_version=4))
+        if not ids & want:
+            problems.append(f"{name} is not this assignment's notebook (none of its graded cells)")
     return (not problems), "; ".join(problems)
 
 
@@ -223,16 +271,239 @@ def _max_score(api, assignment):
         return float(gb.find_assignment(assignment).max_score or 0)
 
 
-def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True, log=print):
+def _source_guard_info(source_nb):
+    """(import lines, builtin names the tests use) of a source notebook.
+
+    The import lines (top-level ``import``/``from`` statements of every cell that
+    is not a solution cell) are re-run before each test cell, so names such as
+    ``np`` and ``checks`` are the real modules whatever the submission rebound.
+    """
+    import ast
+    import builtins
+    import nbformat
+    nb = nbformat.read(source_nb, as_version=4)
+    imports, names = [], set()
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("solution"):
+            continue
+        text = "\n".join(l for l in cell.source.splitlines() if not l.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imports.append(ast.unparse(node))
+        if meta.get("grade"):
+            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                      and isinstance(n.ctx, ast.Load) and hasattr(builtins, n.id)}
+    return "\n".join(dict.fromkeys(imports)), sorted(names)
+
+
+def _prepare_template(work, name, solutions):
+    """A one-assignment nbgrader course (gradebook + source files) for the workers."""
+    tdir = Path(work) / "templates" / name
+    shutil.rmtree(tdir, ignore_errors=True)
+    shutil.copytree(Path(solutions) / name, tdir / "source" / name,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    api = _api(tdir)
+    _check(api.generate_assignment(name, force=True), f"generating {name}")
+    src = tdir / "source" / name
+    files = {str(p.relative_to(src)): p.read_bytes() for p in sorted(src.rglob("*"))
+             if p.is_file() and p.suffix != ".ipynb"}
+    source_nb = src / f"{name}.ipynb"
+    imports, names = _source_guard_info(source_nb)
+    import hashlib
+    digest = hashlib.sha256(source_nb.read_bytes())
+    for rel in sorted(files):
+        digest.update(rel.encode() + files[rel])
+    return {"db": (tdir / "gradebook.db").read_bytes(), "files": files,
+            "imports": imports, "names": names,
+            "protect": list(course_settings(name, solutions).get("protect", [])),
+            "source_hash": digest.hexdigest()}
+
+
+def _job_threads():
+    """Threads a kernel may use: this machine's cores shared by its grading slots."""
+    cores = os.cpu_count() or 1
+    try:
+        from distributed import get_worker
+        return max(1, cores // max(1, get_worker().state.nthreads))
+    except Exception:  # noqa: BLE001 - not on a Dask worker
+        return cores
+
+
+def grade_job(payload):
+    """Autograde one submission; the task that local workers and Dask workers run.
+
+    payload: a dict of plain data (no paths of the caller's machine are needed):
+    ``student``, ``assignment``, ``notebooks`` {name: bytes}, ``db`` (a template
+    gradebook holding only this assignment), ``files`` (its other source files),
+    ``limits`` (dict), ``sandbox``, ``guard``, ``feedback``, ``threads`` (0: auto),
+    ``imports``, ``names``, ``protect``.
+    Works in a private temporary course folder; only the kernel runs student code,
+    inside the sandbox, and it never sees that folder. Returns a dict: status,
+    reason, score, max_score, failed_cells, autograded/feedback {name: bytes}, seconds.
+    """
+    from .guarded import JOBS, Job, watchdog
+    from .sandbox import Limits
+    t0 = time.perf_counter()
+    _tool_path()
+    student, assignment = payload["student"], payload["assignment"]
+    out = {"status": "graded", "reason": "", "score": 0.0, "max_score": 0.0,
+           "failed_cells": [], "autograded": {}, "feedback": {}}
+    tmp = Path(tempfile.mkdtemp(prefix="course-job-", dir=payload.get("scratch")))
+    job_id = None
+    try:
+        root = tmp / "course"
+        root.mkdir()
+        (root / "gradebook.db").write_bytes(payload["db"])
+        kernel_dir = tmp / "kernel-work"
+        kernel_dir.mkdir()
+        for rel, data in payload["files"].items():
+            for base in (root / "source" / assignment, kernel_dir):
+                (base / rel).parent.mkdir(parents=True, exist_ok=True)
+                (base / rel).write_bytes(data)
+        (root / "source" / assignment).mkdir(parents=True, exist_ok=True)
+        sub = root / "submitted" / student / assignment
+        sub.mkdir(parents=True)
+        for name, data in payload["notebooks"].items():
+            (sub / name).write_bytes(data)
+        runtime = tmp / "runtime"
+        runtime.mkdir(mode=0o700)
+        limits = Limits(**payload["limits"])
+        job = Job(limits, kernel_dir, runtime, tmp / "kernel.log", sandbox=payload["sandbox"],
+                  threads=payload.get("threads") or _job_threads(), imports=payload["imports"],
+                  names=payload["names"], protect=payload["protect"], guard=payload.get("guard", True))
+        job_id = uuid.uuid4().hex
+        JOBS[job_id] = job
+        api = _api(root, timeout=limits.cell_timeout, job_id=job_id)
+        timer = watchdog(job, limits.wall_timeout)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                result = api.autograde(assignment, student, force=True)
+        finally:
+            timer.cancel()
+            job.kill()
+            job.cleanup()
+        if not result.get("success"):
+            if os.environ.get("COURSE_GRADING_DEBUG"):
+                print(result.get("log"), file=sys.stderr)
+            out["status"] = "error"
+            out["reason"] = "; ".join([*job.notes, _last_line(result.get("error") or result.get("log")
+                                                                or "autograde failed")])
+            return out
+        out["score"], out["max_score"], out["failed_cells"] = _scores(api, assignment, student)
+        out["status"] = "incomplete" if job.stopped else "graded"
+        out["reason"] = "; ".join(job.notes)
+        graded = root / "autograded" / student / assignment
+        out["autograded"] = {p.name: p.read_bytes() for p in sorted(graded.glob("*.ipynb"))}
+        if payload.get("feedback", True):
+            with contextlib.redirect_stdout(io.StringIO()):
+                fb = api.generate_feedback(assignment, student, force=True)
+            if fb.get("success"):
+                out["feedback"] = {p.name: p.read_bytes() for p in
+                                   sorted((root / "feedback" / student / assignment).glob("*.html"))}
+            else:
+                out["reason"] = "; ".join(filter(None, [out["reason"], "feedback failed: "
+                                                        + _last_line(fb.get("error") or "")]))
+        return out
+    except Exception as exc:  # noqa: BLE001 - report, never stop the run
+        out["status"], out["reason"] = "error", f"{type(exc).__name__}: {exc}"
+        return out
+    finally:
+        if job_id:
+            JOBS.pop(job_id, None)
+        if os.environ.get("COURSE_GRADING_DEBUG") and (tmp / "kernel.log").exists():
+            print("kernel log:\n" + (tmp / "kernel.log").read_text()[-3000:], file=sys.stderr)
+        shutil.rmtree(tmp, ignore_errors=True)
+        out["seconds"] = time.perf_counter() - t0
+
+
+def _result_key(payload):
+    import hashlib
+    h = hashlib.sha256()
+    for name in sorted(payload["notebooks"]):
+        h.update(name.encode() + payload["notebooks"][name])
+    h.update(json.dumps([payload["source_hash"], payload["limits"], payload["sandbox"],
+                         payload.get("guard", True)], sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _run_jobs(payloads, on_result, workers=1, scheduler=None, _retry=True):
+    """Run grade_job on every payload: in this process, a process pool, or a Dask cluster.
+
+    on_result(payload, out) is called in this process as each one finishes
+    (the one gradebook writer).
+    """
+    if not payloads:
+        return
+    if scheduler is not None:
+        from distributed import Client, as_completed
+        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+        try:
+            futures = {client.submit(grade_job, p, pure=False,
+                                     key=f"grade-{p['student']}-{p['assignment']}-{uuid.uuid4().hex[:8]}"): p
+                       for p in payloads}
+            for fut in as_completed(futures):
+                try:
+                    out = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker died, a pickling error
+                    out = {"status": "error", "reason": f"worker failed: {type(exc).__name__}: {exc}",
+                           "score": 0.0, "max_score": 0.0, "failed_cells": [], "seconds": 0.0}
+                on_result(futures[fut], out)
+        finally:
+            if client is not scheduler:
+                client.close()
+        return
+    if workers <= 1:
+        for p in payloads:
+            on_result(p, grade_job(p))
+        return
+    import concurrent.futures as cf
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+    broken = []
+    with cf.ProcessPoolExecutor(max_workers=workers,
+                                mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(grade_job, p): p for p in payloads}
+        for fut in cf.as_completed(futures):
+            try:
+                out = fut.result()
+            except BrokenProcessPool as exc:   # a worker process died: retry once, below
+                if _retry:
+                    broken.append(futures[fut])
+                    continue
+                out = {"status": "error", "reason": f"worker failed: {type(exc).__name__}: {exc}",
+                       "score": 0.0, "max_score": 0.0, "failed_cells": [], "seconds": 0.0}
+            except Exception as exc:  # noqa: BLE001
+                out = {"status": "error", "reason": f"worker failed: {type(exc).__name__}: {exc}",
+                       "score": 0.0, "max_score": 0.0, "failed_cells": [], "seconds": 0.0}
+            on_result(futures[fut], out)
+    if broken:
+        _run_jobs(broken, on_result, workers=workers, _retry=False)
+
+
+def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True, log=print,
+          workers=None, scheduler=None, sandbox=True, limits=None, regrade=False):
     """Autograde every ``<student>/<assignment>/`` folder under ``submissions``.
 
     submissions: folder of ``<student>/<assignment>/*.ipynb``.
     work: the grading folder (default ``grading/<name of submissions>``); it is
       created, and its source/release are refreshed from ``solutions``.
     names: assignments to grade (default: all in ``solutions/``).
+    workers: submissions graded at once on this machine (default: its cores).
+    scheduler: a Dask scheduler address (or ``distributed.Client``) to grade on a
+      cluster instead; ``workers`` is then ignored.
+    sandbox: run each kernel in the bubblewrap sandbox (default). Raises
+      :class:`~helpers.sandbox.SandboxUnavailable` if it cannot start.
+    limits: dict overriding every assignment's limits (e.g. ``{"wall_timeout": 20}``).
+    regrade: grade everything again (default: reuse results of unchanged submissions).
     Returns a list of :class:`Result`, one per (student, assignment); also writes
-    ``<work>/grades.csv`` and feedback HTML under ``<work>/feedback/``.
+    ``<work>/grades.csv``, the gradebook and feedback HTML under ``<work>/feedback/``.
     """
+    from .sandbox import SandboxUnavailable, sandbox_problem
     submissions = Path(submissions).resolve()
     if not submissions.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submissions}")
@@ -240,10 +511,23 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     for forbidden in (Path(solutions).resolve(), RELEASE.resolve()):
         if work == forbidden or forbidden in work.parents or work in forbidden.parents:
             raise ValueError(f"grading folder {work} overlaps {forbidden}; choose another")
+    from .sandbox import Cgroup
+    Cgroup.sweep()
+    if sandbox:
+        problem = sandbox_problem()
+        if problem:
+            raise SandboxUnavailable(
+                f"cannot grade safely: {problem}. Fix that, or pass --no-sandbox to run "
+                "student code with your rights (only for code you trust).")
+    else:
+        log("WARNING: --no-sandbox: student code runs with your rights and can read "
+            "solutions/, the gradebook and other submissions.")
     names = list(names or assignments(solutions))
+    workers = int(workers or os.cpu_count() or 1)
     _kernel_environment()
     work.mkdir(parents=True, exist_ok=True)
-    log(f"Grading {submissions} in {work}")
+    where = f"the Dask cluster at {scheduler}" if scheduler is not None else f"{workers} worker(s)"
+    log(f"Grading {submissions} in {work} on {where}" + ("" if sandbox else " (no sandbox)"))
 
     # 1. Fresh source and release for each assignment, in the grading folder.
     for name in names:
@@ -253,54 +537,124 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     api = _api(work)
     for name in names:
         _check(api.generate_assignment(name, force=True), f"generating {name}")
+    templates = {name: _prepare_template(work, name, solutions) for name in names}
+    lims = {name: limits_for(name, solutions, **(limits or {})).as_dict() for name in names}
+    maxes = {name: _max_score(api, name) for name in names}
+    rec = _api(work, submitted="staged", record=True)
 
+    # 2. Validate; reuse finished results; queue the rest.
     students = sorted(p.name for p in submissions.iterdir()
                       if p.is_dir() and not p.name.startswith("."))
     jobs = [(s, a) for s in students for a in names]
-    results = []
-    for i, (student, assignment) in enumerate(jobs, 1):
-        t0 = time.perf_counter()
-        res = _grade_one(work, submissions, student, assignment, solutions, feedback)
-        res.seconds = time.perf_counter() - t0
-        results.append(res)
+    results, payloads = {}, []
+    for student, assignment in jobs:
+        res = Result(student, assignment, max_score=maxes[assignment])
+        src = submissions / student / assignment
+        if not _STUDENT_ID.match(student):
+            res.status, res.reason = "error", f"student folder name {student!r} is not a valid id"
+        elif not src.is_dir():
+            res.status, res.reason = "missing", f"no folder {student}/{assignment}/"
+        else:
+            ok, reason = _validate_submission(src, assignment, work / "release" / assignment)
+            if not ok:
+                res.status, res.reason = "malformed", reason
+        if res.status != "graded":
+            results[(student, assignment)] = res
+            continue
+        nbs = {p.name: (src / p.name).read_bytes()
+               for p in sorted((work / "release" / assignment).glob("*.ipynb"))}
+        t = templates[assignment]
+        payload = {"student": student, "assignment": assignment, "notebooks": nbs,
+                   "db": t["db"], "files": t["files"], "imports": t["imports"],
+                   "names": t["names"], "protect": t["protect"], "source_hash": t["source_hash"],
+                   "limits": lims[assignment], "sandbox": bool(sandbox), "guard": True,
+                   "feedback": feedback,
+                   "threads": 0 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers)}
+        payload["key"] = _result_key(payload)
+        done = None if regrade else _load_done(work, rec, student, assignment, payload["key"])
+        if done is not None:
+            results[(student, assignment)] = done
+        else:
+            payloads.append(payload)
+    reused = sum(1 for r in results.values() if r.status in ("graded", "incomplete"))
+    if reused:
+        log(f"  {reused} submission(s) already graded and unchanged: kept (regrade to redo)")
+    total, count = len(payloads), [0]
+
+    def on_result(p, out):
+        res = _record(work, rec, p, out)
+        results[(res.student, res.assignment)] = res
+        count[0] += 1
         mark = f"{res.score:g}/{res.max_score:g}"
-        extra = "" if res.status == "graded" else f"  [{res.status}: {res.reason}]"
-        log(f"  [{i}/{len(jobs)}] {student} / {assignment}: {mark}  ({res.seconds:.1f} s){extra}")
+        extra = f"  [{res.status}: {res.reason}]" if res.reason or res.status != "graded" else ""
+        log(f"  [{count[0]}/{total}] {res.student} / {res.assignment}: {mark}  ({res.seconds:.1f} s){extra}")
 
-    write_csv(results, work / "grades.csv")
-    return results
+    _run_jobs(payloads, on_result, workers=workers, scheduler=scheduler)
+    ordered = [results[j] for j in jobs]
+    write_csv(ordered, work / "grades.csv")
+    return ordered
 
 
-def _grade_one(work, submissions, student, assignment, solutions, feedback):
-    res = Result(student, assignment)
-    src = submissions / student / assignment
-    timeout = course_settings(assignment, solutions).get("cell_timeout", DEFAULT_CELL_TIMEOUT)
-    api = _api(work, timeout=timeout)
-    res.max_score = _max_score(api, assignment)
-    if not _STUDENT_ID.match(student):
-        res.status, res.reason = "error", f"student folder name {student!r} is not a valid id"
-        return res
-    if not src.is_dir():
-        res.status, res.reason = "missing", f"no folder {student}/{assignment}/"
-        return res
-    ok, reason = _validate_submission(src, assignment, work / "release" / assignment)
-    if not ok:
-        res.status, res.reason = "malformed", reason
-        return res
-    dest = work / "submitted" / student / assignment
+def _result_path(work, student, assignment):
+    return Path(work) / "results" / student / f"{assignment}.json"
+
+
+def _load_done(work, rec, student, assignment, key):
+    """The saved Result of an unchanged, recorded submission, else None."""
+    path = _result_path(work, student, assignment)
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("key") != key:
+        return None
+    try:   # the gradebook must hold it too (a run killed between the two writes)
+        score, _, _ = _scores(rec, assignment, student)
+    except Exception:  # noqa: BLE001 - MissingEntry
+        return None
+    res = Result(**{k: saved[k] for k in ("student", "assignment", "score", "max_score", "status",
+                                          "reason", "seconds", "failed_cells")})
+    return res if abs(score - res.score) < 1e-9 else None
+
+
+def _record(work, rec, payload, out):
+    """Write one worker's result: gradebook (via nbgrader), files, result JSON. Parent only."""
+    student, assignment = payload["student"], payload["assignment"]
+    res = Result(student, assignment, score=0.0, max_score=out.get("max_score") or 0.0,
+                 status=out.get("status", "error"), reason=out.get("reason", ""),
+                 seconds=out.get("seconds", 0.0))
+    dest = Path(work) / "submitted" / student / assignment
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    with contextlib.redirect_stdout(io.StringIO()):
-        result = api.autograde(assignment, student, force=True)
-    if not result.get("success"):
-        res.status = "error"
-        res.reason = _last_line(result.get("error") or result.get("log") or "autograde failed")
-        return res
-    res.score, res.max_score, res.failed_cells = _scores(api, assignment, student)
-    if feedback:
-        fb = api.generate_feedback(assignment, student, force=True)
-        if not fb.get("success"):
-            res.reason = "feedback failed: " + _last_line(fb.get("error") or "")
+    dest.mkdir(parents=True)
+    for name, data in payload["notebooks"].items():
+        (dest / name).write_bytes(data)
+    if out.get("autograded"):
+        staged = Path(work) / "staged" / student / assignment
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir(parents=True)
+        for name, data in out["autograded"].items():
+            (staged / name).write_bytes(data)
+        with contextlib.redirect_stdout(io.StringIO()):
+            r = rec.autograde(assignment, student, force=True)
+        if not r.get("success"):
+            res.status = "error"
+            res.reason = "; ".join(filter(None, [res.reason, "recording failed: " + _last_line(
+                r.get("error") or r.get("log") or "")]))
+        else:
+            res.score, res.max_score, res.failed_cells = _scores(rec, assignment, student)
+        fb = Path(work) / "feedback" / student / assignment
+        shutil.rmtree(fb, ignore_errors=True)
+        if out.get("feedback"):
+            fb.mkdir(parents=True)
+            for name, data in out["feedback"].items():
+                (fb / name).write_bytes(data)
+    if not res.max_score:
+        res.max_score = _max_score(rec, assignment)
+    path = _result_path(work, student, assignment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**res.__dict__, "key": payload["key"]}))
+    os.replace(tmp, path)
     return res
 
 
@@ -348,7 +702,7 @@ def summary(results):
     """Lines naming every submission that was not graded cleanly, and why."""
     lines = []
     for r in results:
-        if r.status != "graded":
+        if r.status != "graded" or r.reason:
             lines.append(f"{r.student}/{r.assignment}: {r.status}: {r.reason}")
     return lines
 

@@ -1,0 +1,210 @@
+"""Inside a grading kernel: keep the tests' tools as they were before student code ran.
+
+The grader (:mod:`helpers.guarded`) starts every grading kernel with
+``capture()``, before the first notebook cell. Around every graded test cell it
+then runs, as separate executions:
+
+1. ``restore(token, imports, names)``: puts back what student code may have
+   replaced since: functions and classes of the protected modules (``numpy``,
+   ``helpers`` and any listed in the notebook's ``course.protect`` metadata), the
+   methods of their classes, ``builtins``, ``sys.modules`` entries, IPython's
+   input/AST transformers and the shell's methods; re-runs the source notebook's
+   import lines (so ``np``, ``checks`` ... are the real modules again) and drops
+   notebook globals that shadow builtins the tests use. Prints ``token``.
+2. the test cell itself, followed by ``finish(token)``: fails the cell if any of
+   the above was replaced *while the test ran* (e.g. by the student's function
+   when the test called it), else prints ``token``.
+
+The grader counts a test cell as passed only if it ran to its end: no error,
+and the tokens printed. A submission that blanks cells, hides errors or
+replaces these functions gets no points for that cell rather than more.
+
+This raises the bar; it cannot make one Python process safe from code running
+inside it that targets this module on purpose (see the README).
+"""
+from __future__ import annotations
+
+import builtins
+import sys
+import types
+
+_STATE = {}
+#: builtins the kernel itself swaps during every execution
+_VOLATILE_BUILTINS = {"input", "raw_input", "getpass", "display", "get_ipython", "exit", "quit"}
+_CALLABLE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
+             types.ModuleType, classmethod, staticmethod, property, types.WrapperDescriptorType,
+             types.MethodDescriptorType, types.BuiltinMethodType)
+
+DEFAULT_PROTECT = ("numpy", "helpers")
+_IPYTHON = ("IPython.core.interactiveshell", "ipykernel.zmqshell", "ipykernel.ipkernel",
+            "ipykernel.kernelbase", "ipykernel.iostream")
+
+
+def _protected_value(v):
+    """Functions, classes, modules, methods: what a monkeypatch replaces (not data, not
+    callable instances such as cached models, which modules may rebind legitimately)."""
+    if isinstance(v, _CALLABLE):
+        return True
+    # numpy's functions are dispatcher objects and ufuncs; lru_cache/partial wrappers
+    t = type(v)
+    return callable(v) and ((t.__module__ or "").split(".")[0] in ("numpy", "builtins", "functools")
+                            or "cython" in t.__name__)
+
+
+def _same(a, b):
+    return a is b or (isinstance(a, types.MethodType) and a == b)
+
+
+def _module_names(prefixes):
+    return sorted(n for n, m in list(sys.modules.items())
+                  if isinstance(m, types.ModuleType)
+                  and any(n == p or n.startswith(p + ".") for p in prefixes)
+                  and n != __name__)
+
+
+def capture(protect=DEFAULT_PROTECT):
+    """Snapshot the protected modules, builtins and IPython hooks (kernel start)."""
+    import importlib
+    import pkgutil
+    protect = tuple(dict.fromkeys([*DEFAULT_PROTECT, *protect]))
+    for name in protect:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional module is not protected
+            pass
+    try:  # every checker module: the tests import from them
+        import helpers.checks as hc
+        for info in pkgutil.iter_modules(hc.__path__):
+            try:
+                importlib.import_module(f"helpers.checks.{info.name}")
+            except Exception:  # noqa: BLE001
+                pass
+    except Exception:  # noqa: BLE001
+        pass
+    for name in _IPYTHON:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001
+            pass
+    modules, classes = {}, {}
+    for name in _module_names(protect) + [n for n in _IPYTHON if n in sys.modules]:
+        mod = sys.modules[name]
+        attrs = {k: v for k, v in vars(mod).items() if _protected_value(v)}
+        modules[name] = (mod, attrs)
+        for v in attrs.values():
+            if isinstance(v, type) and getattr(v, "__module__", None) == name and v not in classes:
+                classes[v] = {k: a for k, a in vars(v).items() if _protected_value(a)}
+    shell = _shell()
+    _STATE.clear()
+    _STATE.update(
+        modules=modules, classes=classes, builtins=dict(vars(builtins)),
+        print=builtins.print, hooks=_hooks(shell),
+        shell_attrs=set(vars(shell)) if shell is not None else set(),
+        sys=(sys.displayhook, sys.excepthook, sys.stdout, sys.stderr),
+    )
+    return len(modules)
+
+
+def _shell():
+    try:
+        from IPython import get_ipython
+        return get_ipython()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _hooks(shell):
+    if shell is None:
+        return {}
+    return {k: list(getattr(shell, k, [])) for k in
+            ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")}
+
+
+def changes():
+    """Names of protected things that differ from the snapshot."""
+    if not _STATE:
+        return []
+    out = []
+    for name, (mod, attrs) in _STATE["modules"].items():
+        if sys.modules.get(name, mod) is not mod:
+            out.append(f"sys.modules[{name!r}]")
+        current = vars(mod)
+        out += [f"{name}.{k}" for k, v in attrs.items() if not _same(current.get(k), v)]
+    for cls, attrs in _STATE["classes"].items():
+        current = vars(cls)
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        out += [f"{where}.{k}" for k, v in attrs.items() if not _same(current.get(k), v)]
+        out += [f"{where}.{k}" for k, v in current.items()
+                if k not in attrs and _protected_value(v) and not k.startswith("__")]
+    current = vars(builtins)
+    out += [f"builtins.{k}" for k, v in _STATE["builtins"].items()
+            if _protected_value(v) and k in current and not _same(current.get(k), v)
+            and k not in _VOLATILE_BUILTINS]
+    shell = _shell()
+    if shell is not None:
+        for k, v in _STATE["hooks"].items():
+            now = getattr(shell, k, [])
+            if any(x not in v for x in now):
+                out.append(f"IPython {k}")
+        out += [f"the IPython shell's {k}" for k in vars(shell)
+                if k not in _STATE["shell_attrs"] and callable(vars(shell)[k])]
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        out.append("sys.settrace/setprofile")
+    return out
+
+
+def restore(token, imports="", names=()):
+    """Undo replacements, re-run the source's imports, drop shadowing globals; print token."""
+    if not _STATE:
+        capture()
+    for name, (mod, attrs) in _STATE["modules"].items():
+        sys.modules[name] = mod
+        current = vars(mod)
+        for k, v in attrs.items():
+            if current.get(k) is not v:
+                setattr(mod, k, v)
+    for cls, attrs in _STATE["classes"].items():
+        current = dict(vars(cls))
+        for k, v in attrs.items():
+            if current.get(k) is not v:
+                try:
+                    setattr(cls, k, v)
+                except (TypeError, AttributeError):
+                    pass
+        for k, v in current.items():
+            if k not in attrs and _protected_value(v) and not k.startswith("__"):
+                try:
+                    delattr(cls, k)
+                except (TypeError, AttributeError):
+                    pass
+    for k, v in _STATE["builtins"].items():
+        if vars(builtins).get(k) is not v and k not in _VOLATILE_BUILTINS:
+            setattr(builtins, k, v)
+    sys.settrace(None)
+    sys.setprofile(None)
+    sys.displayhook, sys.excepthook, sys.stdout, sys.stderr = _STATE["sys"]
+    shell = _shell()
+    if shell is not None:
+        for k, v in _STATE["hooks"].items():
+            getattr(shell, k)[:] = list(v)
+        for k in list(vars(shell)):
+            if k not in _STATE["shell_attrs"] and callable(vars(shell)[k]):
+                delattr(shell, k)
+        ns = shell.user_ns
+        ns["__builtins__"] = builtins
+        for n in names:
+            if n in ns and n in _STATE["builtins"]:
+                del ns[n]
+        if imports:
+            exec(compile(imports, "<grader: the notebook's imports>", "exec"), ns)
+    _STATE["print"](token, flush=True)
+
+
+def finish(token):
+    """End of a test cell: fail if protected things were replaced meanwhile, else print token."""
+    changed = changes()
+    if changed:
+        shown = ", ".join(changed[:4]) + (" ..." if len(changed) > 4 else "")
+        raise AssertionError(f"the submission replaced {shown} while the tests ran; "
+                             "code that changes the grader's tools gets no points here")
+    _STATE["print"](token, flush=True)

@@ -1,0 +1,126 @@
+"""Parallel, resumable and distributed grading give the scores a sequential run gives.
+
+20 cheap submissions of conv_1x1 (four kinds: correct, blank, a wrong answer that
+scores 0, a half-right one that scores 1) are graded with 2 workers; that run is
+killed part way and started again, which must grade only what is missing. Every
+score is compared with a sequential (1 worker) run of one submission of each kind,
+and a real ``distributed.LocalCluster`` with 2 workers grades one of each kind too.
+"""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import grading
+from helpers.sandbox import sandbox_problem
+
+REPO = Path(__file__).resolve().parent.parent
+A = "conv_1x1"
+pytestmark = pytest.mark.skipif(sandbox_problem() is not None,
+                                reason=f"sandbox unavailable: {sandbox_problem()}")
+
+WRONG = '''
+def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform"):
+    import numpy as np
+    x = np.asarray(x)
+    return np.zeros(x.shape[:-1] + (num_outputs,), "float32")
+'''
+HALF = '''
+def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform"):
+    import numpy as np
+    x = np.asarray(x)
+    kernel_initializer((1, 1, x.shape[-1], num_outputs))   # right kernel, wrong values
+    return np.zeros(x.shape[:-1] + (num_outputs,), "float32")
+'''
+KINDS = ["correct", "blank", "wrong", "half"]
+
+
+def _notebook(kind):
+    if kind == "correct":
+        return nbformat.read(REPO / "solutions" / A / f"{A}.ipynb", as_version=4)
+    nb = nbformat.read(REPO / "notebooks" / A / f"{A}.ipynb", as_version=4)
+    if kind in ("wrong", "half"):
+        for c in nb.cells:
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                c.source = (WRONG if kind == "wrong" else HALF).strip() + "\n"
+    return nb
+
+
+def _write(folder, students):
+    for student, kind in students.items():
+        dest = folder / student / A
+        dest.mkdir(parents=True)
+        nbformat.write(_notebook(kind), dest / f"{A}.ipynb")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    """Score of each kind, graded one at a time (1 worker)."""
+    base = tmp_path_factory.mktemp("seq")
+    subs = _write(base / "subs", {f"one_{k}": k for k in KINDS})
+    results = grading.grade(subs, work=base / "work", names=[A], workers=1, feedback=False,
+                            log=lambda *_: None)
+    scores = {r.student[4:]: r.score for r in results}
+    assert all(r.status == "graded" for r in results), [r.row() for r in results]
+    assert scores["correct"] == 3 and scores["blank"] == 0 and scores["wrong"] == 0
+    assert scores["half"] == 1
+    return scores
+
+
+def test_killed_parallel_run_resumes_and_matches_sequential(tmp_path, sequential):
+    students = {f"s{i:02d}": KINDS[i % 4] for i in range(20)}
+    subs = _write(tmp_path / "subs", students)
+    work = tmp_path / "work"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "helpers", "grade", str(subs), "--out", str(work),
+                             "--workers", "2", "--assignment", A, "--no-feedback"],
+                            cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        if len(list((work / "results").glob("*/*.json"))) >= 6:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)        # the grader, its workers and their kernels
+    proc.wait()
+    done_before = len(list((work / "results").glob("*/*.json")))
+    assert 6 <= done_before < 20
+
+    lines = []
+    results = grading.grade(subs, work=work, names=[A], workers=2, feedback=False, log=lines.append)
+    graded_now = [l for l in lines if l.strip().startswith("[")]
+    assert len(graded_now) == 20 - done_before, lines
+    assert any(f"{done_before} submission(s) already graded" in l for l in lines), lines
+    assert len(results) == 20
+    for r in results:
+        assert r.status == "graded", r.row()
+        assert r.score == sequential[students[r.student]], (r.student, students[r.student], r.score)
+    # The gradebook holds exactly these 20 grades, the CSV too.
+    api = grading._api(work)
+    with api.gradebook as gb:
+        subs_in_db = {(s.student.id, s.score) for s in gb.assignment_submissions(A)}
+    assert subs_in_db == {(r.student, r.score) for r in results}
+    rows = list(csv.DictReader(open(work / "grades.csv")))
+    assert {(row["student"], float(row["score"])) for row in rows} == subs_in_db
+
+
+def test_dask_local_cluster_matches_sequential(tmp_path, sequential):
+    distributed = pytest.importorskip("distributed")
+    subs = _write(tmp_path / "subs", {f"d_{k}": k for k in KINDS})
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        lines = []
+        results = grading.grade(subs, work=tmp_path / "work", names=[A], feedback=False,
+                                scheduler=cluster.scheduler_address, log=lines.append)
+    assert any("Dask cluster" in l for l in lines)
+    for r in results:
+        assert r.status == "graded", r.row()
+        assert r.score == sequential[r.student[2:]], r.row()
