@@ -77,8 +77,7 @@ def sandbox_problem():
         _PROBLEM = f"bubblewrap (bwrap) is not installed: {hint}"
         return _PROBLEM
     cmd = [bwrap, "--unshare-net", "--unshare-pid", "--die-with-parent",
-           *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-           sys.executable, "-c", "print('ok')"]
+           *_PRIVATE_MOUNTS, *_system_binds(), sys.executable, "-c", "print('ok')"]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -92,6 +91,13 @@ def sandbox_problem():
         return _PROBLEM
     _PROBLEM = ""
     return None
+
+
+#: Private, empty mounts. They come first, so that binds listed after them (the
+#: venv, the course's helpers/ and data/) stay visible even when those live under
+#: /tmp or /home, as a clone in /tmp does.
+_PRIVATE_MOUNTS = ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
+                   "--tmpfs", "/tmp", "--tmpfs", "/home", "--tmpfs", "/run"]
 
 
 def _system_binds():
@@ -263,9 +269,7 @@ def kernel_command(kernel_cmd, *, workdir, runtime_dir, limits, cgroup, log_path
         inner = [shutil.which("bwrap"), "--unshare-net", "--unshare-pid", "--unshare-ipc",
                  "--unshare-uts", "--hostname", "sandbox", "--die-with-parent",
                  "--unsetenv", "JPY_PARENT_PID",  # its parent is the namespace init
-                 *_system_binds(),
-                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
-                 "--tmpfs", "/tmp", "--tmpfs", "/home", "--tmpfs", "/run",
+                 *_PRIVATE_MOUNTS, *_system_binds(),
                  "--ro-bind", "/sys", "/sys"]
         for sub in ("helpers", "data"):
             p = Path(repo) / sub
