@@ -15,6 +15,7 @@ Usage: ``python -m helpers author quiz.py solutions/quiz/quiz.ipynb``.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import nbformat
@@ -86,3 +87,41 @@ def write_notebook(script_path, notebook_path):
     with open(notebook_path, "w", encoding="utf-8") as f:
         nbformat.write(nb, f)
     return nb
+
+
+def solution_namespace(notebook, namespace=None, grade_ids=None, include=None):
+    """Execute the solution cells of an nbgrader source notebook; return their namespace.
+
+    Tools that compute expected values, and tests that need the reference
+    solution, use this so that solution code lives only in ``solutions/``.
+
+    notebook: path of the source notebook.
+    namespace: dict the cells start from (the imports they need); not modified.
+    grade_ids: run only the solution cells with these grade_ids (default: all
+      solution cells); a missing one raises RuntimeError naming it.
+    include: optional predicate(cell) -> bool for extra, non-solution cells to run
+      (e.g. a given helper function the solutions call).
+    Each cell's source is registered with ``linecache`` so ``inspect`` and
+    AutoGraph can read it, as in a notebook.
+    """
+    import linecache
+
+    nb = nbformat.read(notebook, as_version=4)
+    ns = dict(namespace or {})
+    found = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id")
+        wanted = meta.get("solution") and (grade_ids is None or gid in grade_ids)
+        if not (wanted or (include is not None and include(cell))):
+            continue
+        filename = f"<{os.path.basename(str(notebook))}:{gid or 'given'}>"
+        linecache.cache[filename] = (len(cell.source), None, cell.source.splitlines(True), filename)
+        exec(compile(cell.source, filename, "exec"), ns)
+        found.add(gid)
+    missing = set(grade_ids or ()) - found
+    if missing:
+        raise RuntimeError(f"{notebook} has no solution cells {sorted(missing)}")
+    return ns

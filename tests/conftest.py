@@ -49,3 +49,13 @@ def cell_output_text(nb, grade_id=None):
             elif "data" in out and "text/plain" in out["data"]:
                 parts.append(out["data"]["text/plain"])
     return "\n".join(parts)
+
+
+def load_tool(filename):
+    """Import a script from tools/ (they are scripts, not a package) as a module."""
+    import importlib.util
+    path = REPO / "tools" / filename
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,13 +1,14 @@
 """lstm_captioning: checkers pass the reference and an alternative solution, reject the
 known mistakes (gate order, sums over time, ...); quality (LSTM beats the RNN) read from
 the autograded reference notebooks."""
-import importlib.util
+
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_tool
 from helpers.captioning import sigmoid
 from helpers.checks import CheckFailed
 from helpers.checks import lstm_captioning as checks
@@ -16,11 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _tools():
-    spec = importlib.util.spec_from_file_location("make_expected_captioning",
-                                                  REPO / "tools" / "make_expected_captioning.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("make_expected_captioning.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """network_visualization: checkers pass correct solutions written differently, name the
 usual mistakes; the widget's function works without a frontend; the reference notebook
 reaches its quality targets (read from the demo's autograded notebook)."""
-import importlib.util
+
 import re
 from pathlib import Path
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import load_tool
 from helpers.checks import CheckFailed
 from helpers.checks import network_visualization as checks
 from helpers.pretrained import PIXEL_MAX, PIXEL_MIN
@@ -17,11 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        "make_expected_nv", REPO / "tools" / "make_expected_network_visualization.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("make_expected_network_visualization.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,14 @@
 """rnn_captioning: the data set, the library, and the checkers (reference and alternative
 solutions pass; each known mistake is rejected with its message); quality read from the
 autograded reference notebook."""
-import importlib.util
+
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_tool
 from helpers.checks import CheckFailed
 from helpers.checks import rnn_captioning as checks
 
@@ -15,11 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _tools():
-    spec = importlib.util.spec_from_file_location("make_expected_captioning",
-                                                  REPO / "tools" / "make_expected_captioning.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("make_expected_captioning.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The style_transfer checkers pass correct solutions written differently and name each
 known mistake; the image loader, helpers.style, the widget's function and the expected
 values file work; the autograded reference reaches the quality targets."""
-import importlib.util
+
 import re
 from pathlib import Path
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import load_tool
 from helpers.checks import CheckFailed, rel_error
 from helpers.checks import style_transfer as checks
 
@@ -16,11 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _tools():
-    spec = importlib.util.spec_from_file_location(
-        "style_transfer_expected", REPO / "tools" / "style_transfer_expected.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("style_transfer_expected.py")
 
 
 @pytest.fixture(scope="module")

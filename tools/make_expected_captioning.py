@@ -18,6 +18,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from helpers.authoring import solution_namespace  # noqa: E402
 from helpers.checks import lstm_captioning as L  # noqa: E402
 from helpers.checks import rnn_captioning as R  # noqa: E402
 
@@ -30,14 +31,9 @@ from helpers.captioning import (CaptioningModelBase, affine_forward, affine_back
 
 def reference(quiz):
     """Namespace holding the reference solution of ``quiz`` (its solution cells, executed)."""
-    import nbformat
-    nb = nbformat.read(REPO / "solutions" / quiz / f"{quiz}.ipynb", as_version=4)
     ns = {}
     exec(PREAMBLE, ns)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            exec(cell.source, ns)
-    return ns
+    return solution_namespace(REPO / "solutions" / quiz / f"{quiz}.ipynb", ns)
 
 
 def _seq_mistakes(step_backward, n_state):
@@ -103,14 +99,7 @@ def _model_cases(ns, cell_type, out):
 
 def _patched(ns, **patches):
     """Re-run the solution cells with some names replaced (to build a mistaken model)."""
-    import nbformat
-    quiz = ns["__quiz__"]
-    nb = nbformat.read(REPO / "solutions" / quiz / f"{quiz}.ipynb", as_version=4)
-    new = {}
-    exec(PREAMBLE, new)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            exec(cell.source, new)
+    new = reference(ns["__quiz__"])
     new.update(patches)
     return new
 

@@ -13,7 +13,6 @@ checkers name the mistake when a student's value matches one of them.
 from __future__ import annotations
 
 import argparse
-import linecache
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from helpers import env  # noqa: E402  (quiets TensorFlow; before it is imported)
+from helpers.authoring import solution_namespace as notebook_solutions  # noqa: E402
 NOTEBOOK = REPO / "solutions" / "style_transfer" / "style_transfer.ipynb"
 OUT = REPO / "data" / "expected" / "style_transfer.npz"
 
@@ -36,24 +36,8 @@ def solution_namespace(grade_ids=LOSS_CELLS, extra=None):
     Only NumPy and TensorFlow are imported beforehand (plus ``extra``), so the loss
     cells run without the pretrained network.
     """
-    import nbformat
     import tensorflow as tf
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    ns = {"np": np, "tf": tf, **(extra or {})}
-    found = set()
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and gid in grade_ids:
-            filename = f"<{NOTEBOOK.name}:{gid}>"
-            # Register the source so inspect/AutoGraph can read it, as in a notebook.
-            linecache.cache[filename] = (len(cell.source), None,
-                                         cell.source.splitlines(True), filename)
-            exec(compile(cell.source, filename, "exec"), ns)
-            found.add(gid)
-    missing = set(grade_ids) - found
-    if missing:
-        raise RuntimeError(f"{NOTEBOOK} has no solution cells {sorted(missing)}")
-    return ns
+    return notebook_solutions(NOTEBOOK, {"np": np, "tf": tf, **(extra or {})}, grade_ids=grade_ids)
 
 
 # ------------------------------------------------------------------ independent NumPy versions

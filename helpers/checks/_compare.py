@@ -14,7 +14,13 @@ Example message::
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
+
+#: Where each quiz's stored reference values live: data/expected/<quiz>.npz.
+EXPECTED_DIR = Path(__file__).resolve().parents[2] / "data" / "expected"
 
 OK = "\u2714"     # ✔
 FAIL = "\u2718"   # ✘
@@ -33,6 +39,27 @@ def rel_error(x, y):
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)), initial=0.0))
+
+
+@lru_cache(maxsize=None)
+def _read_expected(path):
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def load_expected(quiz, regenerate):
+    """The stored reference arrays of ``quiz``: dict name -> np.ndarray (fresh copies).
+
+    quiz: the quiz id; the file is data/expected/<quiz>.npz.
+    regenerate: the command that rewrites the file, named in the error if it is missing.
+    Copies are returned so that a function which changes its inputs in place cannot
+    change the values a later check compares with.
+    """
+    path = EXPECTED_DIR / f"{quiz}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"expected values {path} are missing: run `{regenerate}` "
+                                "in the course folder")
+    return {k: v.copy() for k, v in _read_expected(str(path)).items()}
 
 
 def fail(fn_name, message, hint=None):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._compare import as_array, call, expect_finite, expect_shape, fail, passed, rel_error
+from ._compare import (as_array, call, expect_finite, expect_shape, fail, load_expected, passed,
+                       rel_error)
 
 EXPECTED = Path(__file__).resolve().parents[2] / "data" / "expected" / "network_visualization.npz"
 
@@ -75,11 +76,8 @@ def norm_error(x, y):
 
 
 def _expected():
-    if not EXPECTED.is_file():
-        raise FileNotFoundError(f"expected results missing: {EXPECTED} (run "
-                                "tools/make_expected_network_visualization.py)")
-    with np.load(EXPECTED) as data:
-        return {k: data[k] for k in data.files}
+    return load_expected("network_visualization",
+                         "python tools/make_expected_network_visualization.py")
 
 
 def _compare(got, want, name, fn_name, mistakes, tol=1e-4, hint=None):

@@ -11,25 +11,18 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from ._compare import as_array, call, expect_close, expect_finite, expect_shape, fail, passed
+from ._compare import load_expected as _load_expected
 
-EXPECTED = Path(__file__).resolve().parents[2] / "data" / "expected" / "style_transfer.npz"
 TOL = 1e-3
 
 
-@lru_cache(maxsize=1)
 def load_expected():
     """The saved cases and reference values: dict name -> np.ndarray."""
-    if not EXPECTED.is_file():
-        raise FileNotFoundError(f"expected values missing: {EXPECTED} "
-                                "(run `python tools/style_transfer_expected.py`)")
-    with np.load(EXPECTED) as data:
-        return {k: data[k] for k in data.files}
+    return _load_expected("style_transfer", "python tools/style_transfer_expected.py")
 
 
 def _tf(x):
