@@ -80,7 +80,9 @@ def test_classifier_scores_real_digits_and_noise():
     ones = clf.score_samples(x_te[y_te == 1][:1000])          # a "collapsed" generator
     assert ones["modes"] == 1
     noise = clf.score_samples(np.random.default_rng(0).uniform(-1, 1, (1000, 784)))
-    assert noise["confident"] < 0.2
+    assert noise["confident"] < 0.05 and noise["modes"] == 0
+    shuffled = clf.score_samples(np.random.default_rng(1).permuted(x_te[-1000:].reshape(1000, -1), axis=1))
+    assert shuffled["confident"] < 0.2, "digits with shuffled pixels are not digits"
     assert "10/10 digits" in clf.format_score(real)
     with pytest.raises(ValueError, match="NaN"):
         clf.score_samples(np.full((2, 784), np.nan))
@@ -155,13 +157,13 @@ def dc_discriminator():
                              layers.Flatten(), layers.Dense(1024), layers.LeakyReLU(0.01), layers.Dense(1)])
 
 
-def dc_generator(noise_dim=96, target=(7, 7, 128)):
+def dc_generator(noise_dim=96, target=(7, 7, 128), strides=2):
     return keras.Sequential([keras.Input((noise_dim,)),
                              layers.Dense(6272, activation="relu"), layers.BatchNormalization(),
                              layers.Reshape(target),
-                             layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu"),
+                             layers.Conv2DTranspose(64, 4, strides=strides, padding="same", activation="relu"),
                              layers.BatchNormalization(),
-                             layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh"),
+                             layers.Conv2DTranspose(1, 4, strides=strides, padding="same", activation="tanh"),
                              layers.Reshape((784,))])
 
 
@@ -285,8 +287,10 @@ def test_ls_loss_mistakes():
 
 
 def test_dc_model_mistakes():
+    _fails(checks.check_dc_generator, lambda noise_dim=96: dc_generator(noise_dim, (28, 28, 8), strides=1),
+           "(?s)outputs \\(28, 28, 8\\).*\\(7, 7, 128\\)")       # same parameter count, wrong layout
     _fails(checks.check_dc_generator, lambda noise_dim=96: dc_generator(noise_dim, (28, 28, 8)),
-           "(?s)outputs \\(28, 28, 8\\).*\\(7, 7, 128\\)")
+           "(?s)112x112.*\\(7, 7, 128\\)")                           # Keras refuses to build it
     def sigmoid_out(noise_dim=96):
         m = dc_generator(noise_dim)
         m.layers[-2].activation = keras.activations.sigmoid
@@ -305,11 +309,15 @@ def test_dc_model_mistakes():
 def test_train_step_mistakes():
     def d_with_g_opt(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
         return train_step(x, z, D, G, G_opt, G_opt, d_loss_fn, g_loss_fn)
-    _fails(checks.check_gan_train_step, d_with_g_opt, "D's variables were updated with G's optimizer")
+    _fails(checks.check_gan_train_step, d_with_g_opt, "one optimizer was applied to both")
 
-    def g_with_d_opt(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
-        return train_step(x, z, D, G, D_opt, D_opt, d_loss_fn, g_loss_fn)
-    _fails(checks.check_gan_train_step, g_with_d_opt, "G's variables were updated with D's optimizer")
+    def swapped(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        return train_step(x, z, D, G, G_opt, D_opt, d_loss_fn, g_loss_fn)
+    _fails(checks.check_gan_train_step, swapped, "D's variables were updated with G's optimizer")
+
+    def g_with_d_lr(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        return train_step(x, z, D, G, D_opt, keras.optimizers.SGD(0.1), d_loss_fn, g_loss_fn)
+    _fails(checks.check_gan_train_step, g_with_d_lr, "G's variables were updated with D's optimizer")
 
     def g_on_d_loss(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
         return train_step(x, z, D, G, D_opt, G_opt, d_loss_fn, lambda sf: d_loss_fn(D(x), sf))
@@ -326,18 +334,20 @@ def test_train_step_mistakes():
 
 # ----------------------------------------------------------------------------- quality
 
-QUALITY = {"gans_vanilla_quality": "vanilla GAN", "gans_ls_quality": "LSGAN", "gans_dc_quality": "DCGAN"}
+#: grade_id -> (label printed, min % confident, min digits) in grading mode; keep in step with
+#: the notebook's graded quality cells.
+QUALITY = {"gans_vanilla_quality": ("vanilla GAN", GAN_PCT, GAN_MODES),
+           "gans_ls_quality": ("LSGAN", LS_PCT, LS_MODES),
+           "gans_dc_quality": ("DCGAN", DC_PCT, 10)}
 
 
 def test_reference_reaches_quality_targets(demo_run):
-    """The autograded reference notebook (grading mode, fixed seed) printed its scores."""
+    """The autograded reference notebook (grading mode: COURSE_GRADING=1, fixed seeds, the
+    shorter DCGAN run) printed scores that meet the grading-mode targets."""
     nb = autograded_notebook(demo_run, "reference", "gans")
-    text = cell_output_text(nb)
-    assert "grading mode" in text
-    scores = {}
-    for grade_id, label in QUALITY.items():
+    assert "grading mode" in cell_output_text(nb)
+    for grade_id, (label, pct, modes) in QUALITY.items():
         out = cell_output_text(nb, grade_id)
-        m = re.search(rf"{label}: ([\d.]+)% confident, (\d+)/10 digits", out)
+        m = re.search(rf"{label}: ([\d.]+)% confident, (\d+)/10 digits after (\d+) steps", out)
         assert m, f"{grade_id} printed no score: {out!r}"
-        scores[label] = (float(m.group(1)), int(m.group(2)))
-    assert scores["DCGAN"][0] >= 90.0 and scores["DCGAN"][1] == 10, scores
+        assert float(m.group(1)) >= pct and int(m.group(2)) >= modes, f"{label}: {m.group(0)}"

@@ -31,7 +31,7 @@ def losses():
     e["logits_real"] = np.linspace(-2.5, 3.0, 10).astype(np.float32)[::-1].copy()
     e["logits_fake"] = np.sin(np.arange(10) * 1.3).astype(np.float32) * 2.2
     e["logits_real_big"] = np.array([-120.0, 2.0, 35.0, -0.5, 90.0], np.float32)
-    e["logits_fake_big"] = np.array([95.0, -40.0, 1.5, 120.0, -3.0], np.float32)
+    e["logits_fake_big"] = np.array([95.0, -40.0, 1.5, 120.0, -130.0], np.float32)
     for sfx, r, f in (("", e["logits_real"], e["logits_fake"]), ("_big", e["logits_real_big"], e["logits_fake_big"])):
         r, f = r.astype(np.float64), f.astype(np.float64)
         e["d_loss" + sfx] = softplus(-r).mean() + softplus(f).mean()

@@ -282,7 +282,14 @@ def check_dc_discriminator(fn):
 def check_dc_generator(fn):
     """dc_generator(noise_dim): dense + BN -> 7x7x128 -> two stride-2 Conv2DTranspose -> (N, 784)."""
     name = "dc_generator"
-    model = call(fn, 96, fn_name=name)
+    try:
+        model = call(fn, 96, fn_name=name)
+    except ValueError as exc:                 # Keras refuses to build a wrong reshape
+        if "112, 112" in str(exc) or "28, 28, 8" in str(exc):
+            fail(name, "building the model failed: the upsampled image is 112x112, not 28x28.",
+                 "Most likely: the dense output was reshaped to (28, 28, 8); reshape it to (7, 7, 128) "
+                 "so the two stride-2 Conv2DTranspose layers upsample 7 -> 14 -> 28.")
+        raise
     _is_model(model, name, "Return a keras.Sequential model.")
     shapes = layer_shapes(model)
     if (28, 28, 8) in shapes:
@@ -347,8 +354,15 @@ def check_gan_train_step(fn):
     exp = _expected()
     case = step_case()
     d_before, g_before = _flat(case["D"]), _flat(case["G"])
-    result = call(fn, case["x"], case["z"], case["D"], case["G"], case["D_opt"], case["G_opt"],
-                  case["d_loss_fn"], case["g_loss_fn"], fn_name=name)
+    try:
+        result = call(fn, case["x"], case["z"], case["D"], case["G"], case["D_opt"], case["G_opt"],
+                      case["d_loss_fn"], case["g_loss_fn"], fn_name=name)
+    except ValueError as exc:                 # Keras: an optimizer met variables it was not built for
+        if "Unknown variable" not in str(exc):
+            raise
+        fail(name, "one optimizer was applied to both D's and G's variables (Keras: 'Unknown variable').",
+             "Each optimizer updates only its own model: D_opt.apply(d_grads, D.trainable_variables) "
+             "and G_opt.apply(g_grads, G.trainable_variables).")
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         fail(name, f"returned {type(result).__name__}; expected the pair (d_loss, g_loss).")
     d_after, g_after = _flat(case["D"]), _flat(case["G"])
