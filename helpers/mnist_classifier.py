@@ -16,7 +16,9 @@ retrains and rewrites the shipped file.
 
 Scores: ``confident`` is the share of samples whose top class has probability >= 0.9;
 ``modes`` is how many of the 10 digits are the confident class of at least 1% of the
-samples (10 of 1,000): a generator that only draws 1s and 7s covers 2 modes.
+samples (10 of 1,000): a generator that only draws 1s and 7s covers 2 modes;
+``recognizable`` is the share whose top class has probability >= 0.5 (sloppy or speckled
+digits count, noise does not).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 WEIGHTS = REPO / "data" / "mnist" / "classifier.npz"
 CACHE = REPO / ".cache" / "mnist_classifier.npz"
 CONFIDENCE = 0.9
+RECOGNIZABLE = 0.5
 MIN_SHARE = 0.01
 EPOCHS = 4
 
@@ -135,6 +138,7 @@ def score_samples(images):
 
     Returns a dict: confident (share of samples with top probability >= 0.9),
     modes (digits that are the confident class of >= 1% of samples),
+    recognizable (share with top probability >= 0.5: a digit, if a sloppy one),
     counts (int array (10,): confident samples per digit), n (number of samples).
     """
     p = predict_proba(images)
@@ -142,6 +146,7 @@ def score_samples(images):
     counts = np.bincount(label[top >= CONFIDENCE], minlength=10)
     return {"confident": float(np.mean(top >= CONFIDENCE)),
             "modes": int(np.sum(counts >= MIN_SHARE * len(p))),
+            "recognizable": float(np.mean(top >= RECOGNIZABLE)),
             "counts": counts, "n": len(p)}
 
 
@@ -153,7 +158,8 @@ def format_score(score, short=False):
     if short:
         return f"{100 * score['confident']:.1f}% confident, {score['modes']}/10 digits"
     return (f"{100 * score['confident']:.1f}% of {score['n']} samples confident (p >= {CONFIDENCE}), "
-            f"{score['modes']}/10 digits covered; confident samples per digit 0-9: "
+            f"{score['modes']}/10 digits covered, {100 * score['recognizable']:.1f}% recognizable "
+            f"(p >= {RECOGNIZABLE}); confident samples per digit 0-9: "
             f"{' '.join(str(int(c)) for c in score['counts'])}")
 
 

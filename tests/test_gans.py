@@ -332,20 +332,30 @@ def test_train_step_mistakes():
 
 # ----------------------------------------------------------------------------- quality
 
-#: grade_id -> (label printed, min % confident, min digits) in grading mode; keep in step with
-#: the notebook's graded quality cells.
-QUALITY = {"gans_vanilla_quality": ("vanilla GAN", GAN_PCT, GAN_MODES),
-           "gans_ls_quality": ("LSGAN", LS_PCT, LS_MODES),
-           "gans_dc_quality": ("DCGAN", DC_PCT, 10)}
+#: The notebook's graded quality targets (keep in step with its quality test cells):
+#: vanilla GAN and LSGAN: share of recognizable samples (top class p >= 0.5), in %;
+#: DCGAN: share of confident samples (p >= 0.9), in %, and digits covered.
+GAN_RECOGNIZABLE, LS_RECOGNIZABLE, DC_CONFIDENT, DC_DIGITS = 15.0, 25.0, 50.0, 9
+
+
+def _printed(nb, grade_id, label):
+    out = cell_output_text(nb, grade_id)
+    m = re.search(rf"{label}: ([\d.]+)% confident, (\d+)/10 digits after (\d+) steps(?:; ([\d.]+)% recognizable)?", out)
+    assert m, f"{grade_id} printed no score: {out!r}"
+    return float(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4) or "nan")
 
 
 def test_reference_reaches_quality_targets(demo_run):
-    """The autograded reference notebook (grading mode: COURSE_GRADING=1, fixed seeds, the
-    shorter DCGAN run) printed scores that meet the grading-mode targets."""
+    """The autograded reference notebook printed scores that meet its targets.
+
+    It ran under the grader (COURSE_GRADING=1, "grading mode"), which trains exactly the
+    same steps as a student's run: 2,000 (vanilla), 3,000 (LSGAN), 1,750 (DCGAN), fixed seeds.
+    """
     nb = autograded_notebook(demo_run, "reference", "gans")
     assert "grading mode" in cell_output_text(nb)
-    for grade_id, (label, pct, modes) in QUALITY.items():
-        out = cell_output_text(nb, grade_id)
-        m = re.search(rf"{label}: ([\d.]+)% confident, (\d+)/10 digits after (\d+) steps", out)
-        assert m, f"{grade_id} printed no score: {out!r}"
-        assert float(m.group(1)) >= pct and int(m.group(2)) >= modes, f"{label}: {m.group(0)}"
+    _, _, steps, recognizable = _printed(nb, "gans_vanilla_quality", "vanilla GAN")
+    assert steps == 2000 and recognizable >= GAN_RECOGNIZABLE
+    _, _, steps, recognizable = _printed(nb, "gans_ls_quality", "LSGAN")
+    assert steps == 3000 and recognizable >= LS_RECOGNIZABLE
+    confident, digits, steps, _ = _printed(nb, "gans_dc_quality", "DCGAN")
+    assert steps == 1750 and confident >= DC_CONFIDENT and digits >= DC_DIGITS
