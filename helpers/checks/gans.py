@@ -1,0 +1,390 @@
+"""Checkers for the ``gans`` quiz: vanilla GAN, least-squares GAN and DCGAN on MNIST.
+
+Expected values live in ``data/expected/gans.npz`` (written by
+``tools/make_expected_gans.py``); models are checked by behaviour: parameter counts,
+output shapes and ranges, and their output recomputed in NumPy from their own weights.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ._compare import as_array, call, expect_close, expect_equal, expect_finite, expect_shape, fail, passed
+
+EXPECTED = Path(__file__).resolve().parents[2] / "data" / "expected" / "gans.npz"
+
+#: Parameter counts of the quiz's models (noise_dim=96).
+PARAMS = {"discriminator": 267_009, "generator": 1_952_528,
+          "dc_discriminator": 1_102_721, "dc_generator": 765_889}
+
+LOG_SIGMOID_HINT = ("Most likely: log(sigmoid(x)) (or log(1 - sigmoid(x))): sigmoid rounds to exactly 0 "
+                    "or 1 in float32 for large |x|, and log(0) = -inf. Use "
+                    "tf.nn.sigmoid_cross_entropy_with_logits(labels=..., logits=...), which never "
+                    "forms sigmoid(x).")
+
+
+@lru_cache(maxsize=1)
+def _expected():
+    if not EXPECTED.is_file():
+        raise FileNotFoundError(f"{EXPECTED} is missing; regenerate it with "
+                                f"`python tools/make_expected_gans.py`.")
+    with np.load(EXPECTED) as f:
+        return {k: f[k] for k in f.files}
+
+
+def expected(key):
+    """One reference array from data/expected/gans.npz (for hidden tests)."""
+    return _expected()[key]
+
+
+def _tf():
+    import tensorflow as tf
+    return tf
+
+
+# ----------------------------------------------------------------------------- basics
+
+def check_leaky_relu(fn):
+    """leaky_relu(x, alpha): fixed inputs, two alphas, rel. error < 1e-6."""
+    tf = _tf()
+    name = "leaky_relu"
+    x = np.linspace(-3.0, 2.0, 24).reshape(4, 6).astype(np.float32)
+    for alpha in (0.01, 0.2):
+        out = call(fn, tf.constant(x), alpha, fn_name=name)
+        exp = np.where(x > 0, x, alpha * x)
+        expect_close(out, exp, f"leaky_relu(x, alpha={alpha})", name, tol=1e-6, mistakes={
+            "it is a plain ReLU: negative inputs must be scaled by alpha, not set to 0.": np.maximum(x, 0),
+            "positive and negative parts are swapped (min instead of max?).": np.minimum(x, alpha * x),
+            "alpha is ignored (a fixed slope is used).": np.where(x > 0, x, 0.01 * x) if alpha != 0.01 else exp,
+        })
+    return passed(name, "matches max(x, alpha x) for alpha 0.01 and 0.2 (rel. error < 1e-6).")
+
+
+def check_sample_noise(fn):
+    """sample_noise(batch_size, dim): shape, range [-1, 1], spread, fresh draws."""
+    name = "sample_noise"
+    z = expect_shape(call(fn, 2000, 25, fn_name=name), (2000, 25), "sample_noise(2000, 25)", name,
+                     hint="Return a (batch_size, dim) tensor.")
+    z = z.astype(np.float64)
+    if z.min() < -1 or z.max() > 1:
+        fail(name, f"values range over [{z.min():.2f}, {z.max():.2f}], outside [-1, 1].",
+             "Most likely: tf.random.normal; use tf.random.uniform(..., minval=-1, maxval=1).")
+    if z.min() > -0.5:
+        fail(name, f"no values below {z.min():.2f}: the noise must cover [-1, 1].",
+             "Most likely: uniform in [0, 1] (the default); pass minval=-1, maxval=1.")
+    if abs(z.mean()) > 0.05 or abs(z.std() - 1 / np.sqrt(3)) > 0.05:
+        fail(name, f"mean {z.mean():.3f} and std {z.std():.3f}; uniform on [-1, 1] has mean 0 and "
+                   f"std {1 / np.sqrt(3):.3f}.")
+    z2 = as_array(call(fn, 2000, 25, fn_name=name), "a second draw", name)
+    if np.allclose(z, z2):
+        fail(name, "two calls return the same numbers.", "Draw fresh noise on every call (no fixed seed inside).")
+    return passed(name, "shape (2000, 25), uniform on [-1, 1], fresh on every call.")
+
+
+# ----------------------------------------------------------------------------- models
+
+def _is_model(model, name, hint):
+    import keras
+    if model is None:
+        fail(name, "returned None.", "Most likely: the function does not `return` the model.")
+    if not isinstance(model, keras.Model):
+        fail(name, f"returned a {type(model).__name__}, not a Keras model.", hint)
+
+
+def _count(model, name, expected_count, hint):
+    count = int(model.count_params())
+    expect_equal(count, expected_count, "the number of parameters", name, hint=hint)
+
+
+def _dense_weights(model):
+    """(kernel, bias) pairs of the model's trainable variables in order (Dense layers)."""
+    ws = [v.numpy() for v in model.trainable_variables]
+    return list(zip(ws[0::2], ws[1::2]))
+
+
+def _leaky(x, a):
+    return np.where(x > 0, x, a * x)
+
+
+def _mlp(x, pairs, hidden, last):
+    h = x.astype(np.float64)
+    for i, (w, b) in enumerate(pairs):
+        h = h @ w + b
+        h = last(h) if i == len(pairs) - 1 else hidden(h)
+    return h
+
+
+def _expect_forward(out, exp, what, fn_name, mistakes, hint):
+    """Compare a model's output with its NumPy recomputation, relative to the output's scale.
+
+    (Float32 sums over 1,024 terms leave ~1e-6 absolute noise, so the element-wise
+    relative error of outputs near 0 says nothing; max |diff| / max |expected| does.)
+    """
+    err = lambda a, b: float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-12))  # noqa: E731
+    out = as_array(out, what, fn_name).astype(np.float64)
+    if err(out, exp) <= 1e-4:
+        return
+    for description, wrong in mistakes.items():
+        if err(out, wrong) <= 1e-4:
+            fail(fn_name, f"{what} has the right shape but not the expected values.", f"Most likely: {description}")
+    fail(fn_name, f"{what} differs from the expected layers' output by {err(out, exp):.2g} of its scale.", hint)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def check_discriminator(fn):
+    """discriminator(): 784-256-256-1, LeakyReLU(0.01), logits out."""
+    name = "discriminator"
+    hint = "Build it with keras.Sequential([keras.Input((784,)), layers.Dense(256), ...])."
+    model = call(fn, fn_name=name)
+    _is_model(model, name, hint)
+    _count(model, name, PARAMS[name],
+           "Expected Dense 784->256, 256->256, 256->1 with biases: 200,960 + 65,792 + 257 parameters.")
+    x = np.random.default_rng(1).uniform(-1, 1, size=(5, 784)).astype(np.float32)
+    out = expect_shape(model(x, training=False), (5, 1), "D(x) for x of shape (5, 784)", name,
+                       hint="The discriminator returns one logit per image.")
+    pairs = _dense_weights(model)
+    ident = lambda h: h  # noqa: E731
+    _expect_forward(out, _mlp(x, pairs, lambda h: _leaky(h, 0.01), ident), "D(x)", name, mistakes={
+        "ReLU instead of LeakyReLU(0.01).": _mlp(x, pairs, lambda h: np.maximum(h, 0), ident),
+        "LeakyReLU with Keras' default slope 0.3: pass negative_slope=0.01.": _mlp(
+            x, pairs, lambda h: _leaky(h, 0.3), ident),
+        "LeakyReLU with slope 0.2: the quiz uses 0.01.": _mlp(x, pairs, lambda h: _leaky(h, 0.2), ident),
+        "the output goes through a sigmoid: return logits (the loss applies the sigmoid).": _mlp(
+            x, pairs, lambda h: _leaky(h, 0.01), _sigmoid),
+        "no activation between the Dense layers.": _mlp(x, pairs, ident, ident),
+    }, hint="Expected Dense(256) -> LeakyReLU(0.01) -> Dense(256) -> LeakyReLU(0.01) -> Dense(1).")
+    return passed(name, f"{PARAMS[name]:,} parameters, (N, 784) -> (N, 1) logits, LeakyReLU(0.01).")
+
+
+def check_generator(fn):
+    """generator(noise_dim): noise-1024-1024-784, ReLU, ReLU, tanh."""
+    name = "generator"
+    model = call(fn, 96, fn_name=name)
+    _is_model(model, name, "Build it with keras.Sequential([keras.Input((noise_dim,)), layers.Dense(1024), ...]).")
+    _count(model, name, PARAMS[name], "Expected Dense noise_dim->1024, 1024->1024, 1024->784 with biases "
+                                      "(99,328 + 1,049,600 + 803,600 for noise_dim=96).")
+    small = call(fn, 7, fn_name=name)
+    expect_equal(int(small.count_params()), 7 * 1024 + 1024 + PARAMS[name] - 97 * 1024, "the parameter count "
+                 "for generator(7)", name, hint="Use the noise_dim argument for the input size.")
+    z = np.random.default_rng(2).uniform(-1, 1, size=(6, 96)).astype(np.float32)
+    out = expect_shape(model(z, training=False), (6, 784), "G(z) for z of shape (6, 96)", name,
+                       hint="The generator returns flat images of 784 pixels.")
+    pairs = _dense_weights(model)
+    relu = lambda h: np.maximum(h, 0)  # noqa: E731
+    _expect_forward(out, _mlp(z, pairs, relu, np.tanh), "G(z)", name, mistakes={
+        "the output uses a sigmoid: use tanh, so images lie in [-1, 1] like the data.": _mlp(z, pairs, relu, _sigmoid),
+        "no tanh on the output: images must lie in [-1, 1].": _mlp(z, pairs, relu, lambda h: h),
+        "LeakyReLU in the hidden layers: the generator uses ReLU.": _mlp(z, pairs, lambda h: _leaky(h, 0.3), np.tanh),
+    }, hint="Expected Dense(1024, relu) -> Dense(1024, relu) -> Dense(784, tanh).")
+    return passed(name, f"{PARAMS[name]:,} parameters, (N, 96) -> (N, 784) in [-1, 1].")
+
+
+# ----------------------------------------------------------------------------- losses
+
+def _loss_value(fn, name, args, key, mistakes_keys, hint=None):
+    tf = _tf()
+    exp = _expected()
+    got = call(fn, *[tf.constant(a) for a in args], fn_name=name)
+    got = as_array(got, "the loss", name)
+    if got.shape not in ((), (1,)):
+        fail(name, f"the loss has shape {got.shape}; it must be a scalar.",
+             "Average over the batch with tf.reduce_mean.")
+    got = got.reshape(())
+    if not np.isfinite(got):
+        fail(name, f"the loss is {got} for logits up to {max(abs(a).max() for a in args):.0f}.", hint)
+    return expect_close(got, exp[key], "the loss", name, tol=1e-6,
+                        mistakes={m: exp[k] for m, k in mistakes_keys.items()}, hint=hint)
+
+
+def check_discriminator_loss(fn):
+    """discriminator_loss(logits_real, logits_fake): moderate and large logits, rel. error < 1e-6."""
+    name = "discriminator_loss"
+    exp = _expected()
+    mistakes = {"labels are swapped (real must be 1, fake 0).": "d_loss_swapped",
+                "the two terms are summed over the batch instead of averaged.": "d_loss_sum",
+                "the two terms are averaged (divided by 2); the quiz adds them.": "d_loss_half"}
+    _loss_value(fn, name, (exp["logits_real"], exp["logits_fake"]), "d_loss", mistakes)
+    _loss_value(fn, name, (exp["logits_real_big"], exp["logits_fake_big"]), "d_loss_big", mistakes,
+                hint=LOG_SIGMOID_HINT)
+    return passed(name, "matches for moderate and very large logits (rel. error < 1e-6).")
+
+
+def check_generator_loss(fn):
+    """generator_loss(logits_fake): moderate and large logits, rel. error < 1e-6."""
+    name = "generator_loss"
+    exp = _expected()
+    mistakes = {"the labels are flipped: G wants D to call its samples real (label 1).": "g_loss_flipped",
+                "it is the minimax loss -log(1 - D(G(z))), which saturates; minimise -log D(G(z)).": "g_loss_minimax"}
+    _loss_value(fn, name, (exp["logits_fake"],), "g_loss", mistakes)
+    _loss_value(fn, name, (exp["logits_fake_big"],), "g_loss_big", mistakes, hint=LOG_SIGMOID_HINT)
+    return passed(name, "matches for moderate and very large logits (rel. error < 1e-6).")
+
+
+def check_ls_discriminator_loss(fn):
+    """ls_discriminator_loss(scores_real, scores_fake): rel. error < 1e-6."""
+    name = "ls_discriminator_loss"
+    exp = _expected()
+    _loss_value(fn, name, (exp["logits_real"], exp["logits_fake"]), "ls_d_loss", {
+        "the factor 1/2 is missing on each term.": "ls_d_loss_nohalf",
+        "targets are swapped (real scores go to 1, fake to 0).": "ls_d_loss_swapped",
+        "the scores went through a sigmoid: LSGAN uses the raw scores.": "ls_d_loss_sigmoid"})
+    return passed(name, "matches 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2] (rel. error < 1e-6).")
+
+
+def check_ls_generator_loss(fn):
+    """ls_generator_loss(scores_fake): rel. error < 1e-6."""
+    name = "ls_generator_loss"
+    exp = _expected()
+    _loss_value(fn, name, (exp["logits_fake"],), "ls_g_loss", {
+        "the factor 1/2 is missing.": "ls_g_loss_nohalf",
+        "the target is flipped: G wants D(G(z)) close to 1, not 0.": "ls_g_loss_flipped",
+        "the scores went through a sigmoid: LSGAN uses the raw scores.": "ls_g_loss_sigmoid"})
+    return passed(name, "matches 1/2 E[(D(G(z)) - 1)^2] (rel. error < 1e-6).")
+
+
+# ----------------------------------------------------------------------------- DCGAN
+
+def layer_shapes(model):
+    """Output shapes (without the batch axis) of the model's layers, where Keras knows them."""
+    shapes = []
+    for layer in model.layers:
+        try:
+            shapes.append(tuple(layer.output.shape[1:]))
+        except (AttributeError, ValueError):
+            continue
+    return shapes
+
+
+def check_dc_discriminator(fn):
+    """dc_discriminator(): conv-pool-conv-pool-dense-dense on (N, 784) images."""
+    name = "dc_discriminator"
+    model = call(fn, fn_name=name)
+    _is_model(model, name, "Return a keras.Sequential model.")
+    shapes = layer_shapes(model)
+    if shapes and (24, 24, 32) not in shapes:
+        fail(name, f"no layer outputs (24, 24, 32); your layers output {shapes}.",
+             "The first layer after the reshape to (28, 28, 1) is Conv2D(32, 5) with 'valid' padding.")
+    _count(model, name, PARAMS[name],
+           "Expected Conv2D(32, 5) 832 + Conv2D(64, 5) 51,264 + Dense(1024) 1,049,600 + Dense(1) 1,025.")
+    x = np.random.default_rng(3).uniform(-1, 1, size=(4, 784)).astype(np.float32)
+    out = expect_shape(model(x, training=False), (4, 1), "D(x) for x of shape (4, 784)", name,
+                       hint="Reshape the flat input to (28, 28, 1) first; return one logit per image.")
+    expect_shape(model(x[:1].reshape(1, 784), training=False), (1, 1), "D(x) for one image", name)
+    expect_finite(out, "D(x)", name)
+    return passed(name, f"{PARAMS[name]:,} parameters, (N, 784) -> (N, 1) logits.")
+
+
+def check_dc_generator(fn):
+    """dc_generator(noise_dim): dense + BN -> 7x7x128 -> two stride-2 Conv2DTranspose -> (N, 784)."""
+    name = "dc_generator"
+    try:
+        model = call(fn, 96, fn_name=name)
+    except ValueError as exc:                 # Keras refuses to build a wrong reshape
+        if "112, 112" in str(exc) or "28, 28, 8" in str(exc):
+            fail(name, "building the model failed: the upsampled image is 112x112, not 28x28.",
+                 "Most likely: the dense output was reshaped to (28, 28, 8); reshape it to (7, 7, 128) "
+                 "so the two stride-2 Conv2DTranspose layers upsample 7 -> 14 -> 28.")
+        raise
+    _is_model(model, name, "Return a keras.Sequential model.")
+    shapes = layer_shapes(model)
+    if (28, 28, 8) in shapes:
+        fail(name, "a layer outputs (28, 28, 8): the 6,272 numbers must be reshaped to (7, 7, 128).",
+             "Reshape((7, 7, 128)) keeps the 128 channels of a 7x7 image; the two stride-2 "
+             "Conv2DTranspose layers then upsample it 7 -> 14 -> 28.")
+    if shapes:
+        for want, what in (((7, 7, 128), "the reshape to a 7x7 image with 128 channels"),
+                           ((14, 14, 64), "Conv2DTranspose(64, 4, strides=2, padding='same')"),
+                           ((28, 28, 1), "Conv2DTranspose(1, 4, strides=2, padding='same')")):
+            if want not in shapes:
+                fail(name, f"no layer outputs {want}; your layers output {shapes}.", f"Expected {what}.")
+    _count(model, name, PARAMS[name],
+           "Expected Dense(6272) 608,384 + BatchNorm 25,088 + Conv2DTranspose(64, 4) 131,136 + "
+           "BatchNorm 256 + Conv2DTranspose(1, 4) 1,025 (noise_dim=96).")
+    z = np.random.default_rng(4).uniform(-1, 1, size=(8, 96)).astype(np.float32)
+    out = expect_shape(model(z, training=False), (8, 784), "G(z) for z of shape (8, 96)", name,
+                       hint="Flatten the (28, 28, 1) image to 784 pixels at the end (Reshape((784,))).")
+    if out.min() < -1 or out.max() > 1:
+        fail(name, f"outputs range over [{out.min():.2f}, {out.max():.2f}], outside [-1, 1].",
+             "The last Conv2DTranspose needs activation='tanh'.")
+    if out.min() >= 0:
+        fail(name, "no output is negative: images lie in [-1, 1].", "Use tanh, not sigmoid or ReLU, on the output.")
+    return passed(name, f"{PARAMS[name]:,} parameters, (N, 96) -> 7x7x128 -> 14x14x64 -> 28x28x1 -> (N, 784) in [-1, 1].")
+
+
+# ----------------------------------------------------------------------------- train step
+
+def step_case():
+    """Tiny D and G with fixed weights, data, noise, losses and SGD optimizers.
+
+    Returns a dict with x (4, 6), z (4, 3), D, G, D_opt (SGD lr 0.1), G_opt (SGD lr 0.05),
+    d_loss_fn, g_loss_fn (simple differentiable stand-ins, not GAN losses).
+    """
+    import keras
+    tf = _tf()
+    rng = np.random.default_rng(5)
+    D = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)])
+    G = keras.Sequential([keras.Input((3,)), keras.layers.Dense(6, activation="tanh")])
+    for model in (D, G):
+        model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    x = rng.normal(size=(4, 6)).astype(np.float32)
+    z = rng.uniform(-1, 1, size=(4, 3)).astype(np.float32)
+
+    def d_loss_fn(scores_real, scores_fake):
+        return tf.reduce_mean((scores_real - 1.0) ** 2) + tf.reduce_mean(tf.exp(0.5 * scores_fake))
+
+    def g_loss_fn(scores_fake):
+        return tf.reduce_mean(tf.exp(-0.7 * scores_fake))
+
+    return dict(x=tf.constant(x), z=tf.constant(z), D=D, G=G, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn,
+                D_opt=keras.optimizers.SGD(0.1), G_opt=keras.optimizers.SGD(0.05))
+
+
+def _flat(model):
+    return np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+
+
+def check_gan_train_step(fn):
+    """gan_train_step(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn) on a tiny fixed case."""
+    name = "gan_train_step"
+    exp = _expected()
+    case = step_case()
+    d_before, g_before = _flat(case["D"]), _flat(case["G"])
+    try:
+        result = call(fn, case["x"], case["z"], case["D"], case["G"], case["D_opt"], case["G_opt"],
+                      case["d_loss_fn"], case["g_loss_fn"], fn_name=name)
+    except ValueError as exc:                 # Keras: an optimizer met variables it was not built for
+        if "Unknown variable" not in str(exc):
+            raise
+        fail(name, "one optimizer was applied to both D's and G's variables (Keras: 'Unknown variable').",
+             "Each optimizer updates only its own model: D_opt.apply(d_grads, D.trainable_variables) "
+             "and G_opt.apply(g_grads, G.trainable_variables).")
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        fail(name, f"returned {type(result).__name__}; expected the pair (d_loss, g_loss).")
+    d_after, g_after = _flat(case["D"]), _flat(case["G"])
+    if np.allclose(d_after, d_before):
+        fail(name, "D's weights did not change.", "Apply D's gradients: D_opt.apply(grads, D.trainable_variables).")
+    if np.allclose(g_after, g_before):
+        fail(name, "G's weights did not change.", "Apply G's gradients: G_opt.apply(grads, G.trainable_variables).")
+    expect_close(d_after, exp["step_D"], "D's weights after one step", name, tol=1e-5, mistakes={
+        "D's variables were updated with G's optimizer (learning rate 0.05 instead of D_opt's 0.1).": exp["step_D_with_G_opt"],
+        "D was updated to maximise its loss (gradient sign).": exp["step_D_ascent"],
+    }, hint="D's gradient is of d_loss_fn(D(x), D(G(z))) with respect to D.trainable_variables, applied by D_opt.")
+    g_ok = [k for k in ("step_G_simultaneous", "step_G_alternating") if
+            g_after.shape == exp[k].shape and np.max(np.abs(g_after - exp[k]) / np.maximum(1e-8, np.abs(g_after) + np.abs(exp[k]))) <= 1e-5]
+    if not g_ok:
+        expect_close(g_after, exp["step_G_simultaneous"], "G's weights after one step", name, tol=1e-5, mistakes={
+            "G's variables were updated with D's optimizer (learning rate 0.1 instead of G_opt's 0.05).": exp["step_G_with_D_opt"],
+            "G was updated with D's loss instead of g_loss_fn(D(G(z))).": exp["step_G_d_loss"],
+        }, hint="G's gradient is of g_loss_fn(D(G(z))) with respect to G.trainable_variables, applied by G_opt.")
+    d_loss, g_loss = (as_array(v, n, name).reshape(()) for v, n in zip(result, ("d_loss", "g_loss")))
+    expect_close(d_loss, exp["step_d_loss"], "the returned d_loss", name, tol=1e-5,
+                 hint="Return the losses computed before the updates.")
+    want_g = exp["step_g_loss"] if g_ok[0] == "step_G_simultaneous" else exp["step_g_loss_alternating"]
+    expect_close(g_loss, want_g, "the returned g_loss", name, tol=1e-5)
+    order = "simultaneous" if g_ok[0] == "step_G_simultaneous" else "alternating (D first, then G)"
+    return passed(name, f"D and G each updated by their own optimizer ({order} updates; max rel. error < 1e-5).")

@@ -1,0 +1,361 @@
+"""The gans quiz: MNIST loader, scoring classifier, checkers (pass correct code written
+differently, name each known mistake) and the quality the autograded reference reached."""
+import gzip
+import re
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from helpers.checks import CheckFailed
+from helpers.checks import gans as checks
+from helpers.data import mnist
+
+from conftest import autograded_notebook, cell_output_text
+
+
+# ----------------------------------------------------------------------------- data
+
+def test_mnist_loads_checked_and_scaled():
+    x_tr, y_tr, x_te, y_te = mnist.load_mnist(scale="tanh", flatten=True)
+    assert x_tr.shape == (60000, 784) and x_te.shape == (10000, 784) and x_tr.dtype == np.float32
+    assert x_tr.min() == -1.0 and x_tr.max() == 1.0
+    assert tuple(np.bincount(y_te)) == mnist.LABEL_COUNTS["test"]
+    x_unit = mnist.load_mnist(scale="unit")[0]
+    assert x_unit.shape == (60000, 28, 28) and x_unit.min() == 0.0 and x_unit.max() == 1.0
+    assert mnist.load_mnist(scale=None)[2].dtype == np.uint8
+    with pytest.raises(ValueError, match="scale must be"):
+        mnist.load_mnist(scale="0-255")
+
+
+def _copy_data(tmp_path):
+    for name in mnist.FILES:
+        shutil.copy(mnist.DATA_DIR / f"{name}.gz", tmp_path / f"{name}.gz")
+    return tmp_path
+
+
+def test_missing_file_is_named(tmp_path):
+    folder = _copy_data(tmp_path)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.gz is missing"):
+        mnist.load_mnist(data_dir=folder)
+
+
+def test_corrupt_file_is_named(tmp_path):
+    folder = _copy_data(tmp_path)
+    path = folder / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[100] = (raw[100] + 1) % 10                      # one label changed
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(mnist.MnistFileError, match="t10k-labels-idx1-ubyte.gz is corrupt: md5"):
+        mnist.load_mnist(data_dir=folder)
+    path.write_bytes(b"not gzip")
+    with pytest.raises(mnist.MnistFileError, match="not a valid gzip file"):
+        mnist.load_mnist(data_dir=folder)
+
+
+def test_idx_reader_checks_header_and_shape(tmp_path):
+    path = tmp_path / "tiny.idx"
+    path.write_bytes(b"\x00\x00\x08\x02" + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(range(6)))
+    assert mnist.read_idx(path).tolist() == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(mnist.MnistFileError, match=r"shape \(2, 3\), expected \(3, 2\)"):
+        mnist.read_idx(path, expected_shape=(3, 2))
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(mnist.MnistFileError, match="truncated"):
+        mnist.read_idx(path)
+
+
+# ----------------------------------------------------------------------------- classifier
+
+def test_classifier_scores_real_digits_and_noise():
+    from helpers import mnist_classifier as clf
+    _, _, x_te, y_te = mnist.load_mnist(scale="tanh")
+    p = clf.predict_proba(x_te)
+    assert np.mean(p.argmax(1) == y_te) >= 0.98, "the shipped classifier must reach 98% test accuracy"
+    real = clf.score_samples(x_te[:1000])
+    assert real["confident"] > 0.92 and real["modes"] == 10
+    ones = clf.score_samples(x_te[y_te == 1][:1000])          # a "collapsed" generator
+    assert ones["modes"] == 1
+    noise = clf.score_samples(np.random.default_rng(0).uniform(-1, 1, (1000, 784)))
+    assert noise["confident"] < 0.05 and noise["modes"] == 0, "uniform noise must not look like digits"
+    assert "10/10 digits" in clf.format_score(real)
+    with pytest.raises(ValueError, match="NaN"):
+        clf.score_samples(np.full((2, 784), np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        clf.score_samples(np.zeros((2, 30, 30)))
+
+
+# ----------------------------------------------------------------------------- references
+
+def leaky_relu(x, alpha=0.01):
+    return tf.maximum(x, alpha * x)
+
+
+def leaky_relu_alt(x, alpha=0.01):
+    return tf.where(x > 0, x, alpha * x)
+
+
+def sample_noise(n, d):
+    return tf.random.uniform((n, d), -1.0, 1.0)
+
+
+def discriminator():
+    return keras.Sequential([keras.Input((784,)), layers.Dense(256), layers.LeakyReLU(0.01),
+                             layers.Dense(256), layers.LeakyReLU(0.01), layers.Dense(1)])
+
+
+def discriminator_functional():                         # functional API, activation as a function
+    inp = keras.Input((784,))
+    h = layers.Dense(256, activation=lambda t: tf.nn.leaky_relu(t, 0.01))(inp)
+    h = layers.Dense(256, activation=lambda t: tf.nn.leaky_relu(t, 0.01))(h)
+    return keras.Model(inp, layers.Dense(1)(h))
+
+
+def generator(noise_dim=96):
+    return keras.Sequential([keras.Input((noise_dim,)), layers.Dense(1024, activation="relu"),
+                             layers.Dense(1024, activation="relu"), layers.Dense(784, activation="tanh")])
+
+
+def _bce(labels, logits):
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def discriminator_loss(lr, lf):
+    return tf.reduce_mean(_bce(tf.ones_like(lr), lr)) + tf.reduce_mean(_bce(tf.zeros_like(lf), lf))
+
+
+def discriminator_loss_keras(lr, lf):                  # Keras' loss class, from_logits
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    return bce(tf.ones_like(lr), lr) + bce(tf.zeros_like(lf), lf)
+
+
+def generator_loss(lf):
+    return tf.reduce_mean(_bce(tf.ones_like(lf), lf))
+
+
+def generator_loss_softplus(lf):                       # -log sigmoid(s) = softplus(-s)
+    return tf.reduce_mean(tf.nn.softplus(-lf))
+
+
+def ls_discriminator_loss(sr, sf):
+    return 0.5 * tf.reduce_mean((sr - 1) ** 2) + 0.5 * tf.reduce_mean(sf ** 2)
+
+
+def ls_generator_loss(sf):
+    return 0.5 * tf.reduce_mean(tf.square(sf - 1))
+
+
+def dc_discriminator():
+    return keras.Sequential([keras.Input((784,)), layers.Reshape((28, 28, 1)),
+                             layers.Conv2D(32, 5), layers.LeakyReLU(0.01), layers.MaxPooling2D(2),
+                             layers.Conv2D(64, 5), layers.LeakyReLU(0.01), layers.MaxPooling2D(2),
+                             layers.Flatten(), layers.Dense(1024), layers.LeakyReLU(0.01), layers.Dense(1)])
+
+
+def dc_generator(noise_dim=96, target=(7, 7, 128), strides=2):
+    return keras.Sequential([keras.Input((noise_dim,)),
+                             layers.Dense(6272, activation="relu"), layers.BatchNormalization(),
+                             layers.Reshape(target),
+                             layers.Conv2DTranspose(64, 4, strides=strides, padding="same", activation="relu"),
+                             layers.BatchNormalization(),
+                             layers.Conv2DTranspose(1, 4, strides=strides, padding="same", activation="tanh"),
+                             layers.Reshape((784,))])
+
+
+def train_step(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+    with tf.GradientTape() as dt, tf.GradientTape() as gt:
+        fake = G(z, training=True)
+        sr, sf = D(x, training=True), D(fake, training=True)
+        dl, gl = d_loss_fn(sr, sf), g_loss_fn(sf)
+    D_opt.apply(dt.gradient(dl, D.trainable_variables), D.trainable_variables)
+    G_opt.apply(gt.gradient(gl, G.trainable_variables), G.trainable_variables)
+    return dl, gl
+
+
+def train_step_alternating(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+    """cs231n's order: D's update first, then G's against the updated D."""
+    with tf.GradientTape() as tape:
+        dl = d_loss_fn(D(x, training=True), D(G(z, training=True), training=True))
+    D_opt.apply_gradients(zip(tape.gradient(dl, D.trainable_variables), D.trainable_variables))
+    with tf.GradientTape() as tape:
+        gl = g_loss_fn(D(G(z, training=True), training=True))
+    G_opt.apply_gradients(zip(tape.gradient(gl, G.trainable_variables), G.trainable_variables))
+    return dl, gl
+
+
+# ----------------------------------------------------------------------------- checkers pass
+
+@pytest.mark.parametrize("check, fns", [
+    (checks.check_leaky_relu, [leaky_relu, leaky_relu_alt, lambda x, a=0.01: tf.nn.leaky_relu(x, a)]),
+    (checks.check_sample_noise, [sample_noise,
+                                 lambda n, d: 2 * tf.random.uniform((n, d)) - 1,
+                                 lambda n, d: np.random.uniform(-1, 1, (n, d)).astype("float32")]),
+    (checks.check_discriminator, [discriminator, discriminator_functional]),
+    (checks.check_generator, [generator]),
+    (checks.check_discriminator_loss, [discriminator_loss, discriminator_loss_keras]),
+    (checks.check_generator_loss, [generator_loss, generator_loss_softplus]),
+    (checks.check_ls_discriminator_loss, [ls_discriminator_loss]),
+    (checks.check_ls_generator_loss, [ls_generator_loss]),
+    (checks.check_dc_discriminator, [dc_discriminator]),
+    (checks.check_dc_generator, [dc_generator]),
+    (checks.check_gan_train_step, [train_step, train_step_alternating, tf.function(train_step)]),
+])
+def test_checkers_pass_correct_solutions(check, fns, capsys):
+    for fn in fns:
+        assert check(fn)
+    assert capsys.readouterr().out.count("✔") == len(fns)
+
+
+def test_checkers_report_unimplemented():
+    def todo(*args, **kwargs):
+        raise NotImplementedError()
+    for check in (checks.check_leaky_relu, checks.check_discriminator, checks.check_generator_loss,
+                  checks.check_dc_generator, checks.check_gan_train_step):
+        with pytest.raises(CheckFailed, match="not implemented yet"):
+            check(todo)
+
+
+# ----------------------------------------------------------------------------- mistakes named
+
+def _fails(check, fn, pattern):
+    with pytest.raises(CheckFailed, match=pattern):
+        check(fn)
+
+
+def test_leaky_relu_mistakes():
+    _fails(checks.check_leaky_relu, lambda x, a=0.01: tf.nn.relu(x), "plain ReLU")
+    _fails(checks.check_leaky_relu, lambda x, a=0.01: tf.maximum(x, 0.01 * x), "alpha is ignored")
+
+
+def test_sample_noise_mistakes():
+    _fails(checks.check_sample_noise, lambda n, d: tf.random.uniform((n, d)), "uniform in \\[0, 1\\]")
+    _fails(checks.check_sample_noise, lambda n, d: tf.random.normal((n, d)), "tf.random.normal")
+    _fails(checks.check_sample_noise, lambda n, d: tf.random.uniform((n, d), -1, 1, seed=1) * 0 +
+           tf.constant(np.random.default_rng(0).uniform(-1, 1, (n, d)), tf.float32), "same numbers")
+    _fails(checks.check_sample_noise, lambda n, d: tf.random.uniform((d, n), -1, 1), "shape \\(25, 2000\\)")
+
+
+def _mlp_d(act=None, last=None):
+    return lambda: keras.Sequential([keras.Input((784,)), layers.Dense(256, activation=act),
+                                     layers.Dense(256, activation=act), layers.Dense(1, activation=last)])
+
+
+def test_discriminator_mistakes():
+    _fails(checks.check_discriminator, _mlp_d("relu"), "ReLU instead of LeakyReLU")
+    _fails(checks.check_discriminator, _mlp_d(layers.LeakyReLU()), "default slope 0.3")
+    _fails(checks.check_discriminator, _mlp_d(layers.LeakyReLU(0.01), "sigmoid"), "return logits")
+    _fails(checks.check_discriminator, lambda: keras.Sequential([keras.Input((784,)), layers.Dense(256),
+                                                                 layers.Dense(1)]), "number of parameters")
+    _fails(checks.check_discriminator, lambda: None, "does not `return`")
+
+
+def test_generator_mistakes():
+    def g(last="tanh", n=96):
+        return keras.Sequential([keras.Input((n,)), layers.Dense(1024, activation="relu"),
+                                 layers.Dense(1024, activation="relu"), layers.Dense(784, activation=last)])
+    _fails(checks.check_generator, lambda noise_dim=96: g("sigmoid", noise_dim), "use tanh")
+    _fails(checks.check_generator, lambda noise_dim=96: g(None, noise_dim), "no tanh")
+    _fails(checks.check_generator, lambda noise_dim=96: g(), "generator\\(7\\).*\n.*noise_dim")
+
+
+def test_gan_loss_mistakes():
+    def log_sigmoid(lr, lf):
+        return -tf.reduce_mean(tf.math.log(tf.sigmoid(lr))) - tf.reduce_mean(tf.math.log(1 - tf.sigmoid(lf)))
+    _fails(checks.check_discriminator_loss, log_sigmoid, "(?s)log\\(sigmoid\\(x\\)\\).*sigmoid_cross_entropy")
+    _fails(checks.check_discriminator_loss, lambda lr, lf: discriminator_loss(lf, lr), "labels are swapped")
+    _fails(checks.check_discriminator_loss, lambda lr, lf: tf.reduce_sum(_bce(tf.ones_like(lr), lr))
+           + tf.reduce_sum(_bce(tf.zeros_like(lf), lf)), "summed over the batch")
+    _fails(checks.check_discriminator_loss, lambda lr, lf: _bce(tf.ones_like(lr), lr), "must be a scalar")
+    _fails(checks.check_generator_loss, lambda lf: tf.reduce_mean(_bce(tf.zeros_like(lf), lf)), "labels are flipped")
+    _fails(checks.check_generator_loss, lambda lf: -tf.reduce_mean(tf.math.log(tf.sigmoid(lf))), "log\\(sigmoid")
+    _fails(checks.check_generator_loss, lambda lf: -tf.reduce_mean(_bce(tf.zeros_like(lf), lf)), "minimax")
+
+
+def test_ls_loss_mistakes():
+    _fails(checks.check_ls_discriminator_loss, lambda r, f: 2 * ls_discriminator_loss(r, f), "1/2 is missing")
+    _fails(checks.check_ls_discriminator_loss, lambda r, f: ls_discriminator_loss(tf.sigmoid(r), tf.sigmoid(f)),
+           "sigmoid")
+    _fails(checks.check_ls_discriminator_loss, lambda r, f: 0.5 * tf.reduce_mean(r ** 2)
+           + 0.5 * tf.reduce_mean((f - 1) ** 2), "targets are swapped")
+    _fails(checks.check_ls_generator_loss, lambda f: 0.5 * tf.reduce_mean(f ** 2), "target is flipped")
+    _fails(checks.check_ls_generator_loss, lambda f: tf.reduce_mean((f - 1) ** 2), "1/2 is missing")
+
+
+def test_dc_model_mistakes():
+    _fails(checks.check_dc_generator, lambda noise_dim=96: dc_generator(noise_dim, (28, 28, 8), strides=1),
+           "(?s)outputs \\(28, 28, 8\\).*\\(7, 7, 128\\)")       # same parameter count, wrong layout
+    _fails(checks.check_dc_generator, lambda noise_dim=96: dc_generator(noise_dim, (28, 28, 8)),
+           "(?s)112x112.*\\(7, 7, 128\\)")                           # Keras refuses to build it
+    def sigmoid_out(noise_dim=96):
+        m = dc_generator(noise_dim)
+        m.layers[-2].activation = keras.activations.sigmoid
+        return m
+    _fails(checks.check_dc_generator, sigmoid_out, "no output is negative")
+    def no_pool(noise_dim=None):
+        return keras.Sequential([keras.Input((784,)), layers.Reshape((28, 28, 1)), layers.Conv2D(32, 5),
+                                 layers.Conv2D(64, 5), layers.Flatten(), layers.Dense(1)])
+    _fails(checks.check_dc_discriminator, no_pool, "number of parameters")
+    def same_pad():
+        return keras.Sequential([keras.Input((784,)), layers.Reshape((28, 28, 1)),
+                                 layers.Conv2D(32, 5, padding="same"), layers.Flatten(), layers.Dense(1)])
+    _fails(checks.check_dc_discriminator, same_pad, "no layer outputs \\(24, 24, 32\\)")
+
+
+def test_train_step_mistakes():
+    def d_with_g_opt(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        return train_step(x, z, D, G, G_opt, G_opt, d_loss_fn, g_loss_fn)
+    _fails(checks.check_gan_train_step, d_with_g_opt, "one optimizer was applied to both")
+
+    def swapped(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        return train_step(x, z, D, G, G_opt, D_opt, d_loss_fn, g_loss_fn)
+    _fails(checks.check_gan_train_step, swapped, "D's variables were updated with G's optimizer")
+
+    def g_with_d_lr(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        return train_step(x, z, D, G, D_opt, keras.optimizers.SGD(0.1), d_loss_fn, g_loss_fn)
+    _fails(checks.check_gan_train_step, g_with_d_lr, "G's variables were updated with D's optimizer")
+
+    def g_on_d_loss(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        return train_step(x, z, D, G, D_opt, G_opt, d_loss_fn, lambda sf: d_loss_fn(D(x), sf))
+    _fails(checks.check_gan_train_step, g_on_d_loss, "G was updated with D's loss")
+
+    def no_g_update(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        return train_step(x, z, D, G, D_opt, keras.optimizers.SGD(0.0), d_loss_fn, g_loss_fn)
+    _fails(checks.check_gan_train_step, no_g_update, "G's weights did not change")
+
+    def no_return(*args):
+        train_step(*args)
+    _fails(checks.check_gan_train_step, no_return, "expected the pair")
+
+
+# ----------------------------------------------------------------------------- quality
+
+#: The notebook's graded quality targets (keep in step with its quality test cells):
+#: vanilla GAN and LSGAN: share of recognizable samples (top class p >= 0.5), in %;
+#: DCGAN: share of confident samples (p >= 0.9), in %, and digits covered.
+GAN_RECOGNIZABLE, LS_RECOGNIZABLE, DC_CONFIDENT, DC_DIGITS = 15.0, 25.0, 50.0, 9
+
+
+def _printed(nb, grade_id, label):
+    out = cell_output_text(nb, grade_id)
+    m = re.search(rf"{label}: ([\d.]+)% confident, (\d+)/10 digits after (\d+) steps(?:; ([\d.]+)% recognizable)?", out)
+    assert m, f"{grade_id} printed no score: {out!r}"
+    return float(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4) or "nan")
+
+
+def test_reference_reaches_quality_targets(demo_run):
+    """The autograded reference notebook printed scores that meet its targets.
+
+    It ran under the grader (COURSE_GRADING=1, "grading mode"), which trains exactly the
+    same steps as a student's run: 2,000 (vanilla), 3,000 (LSGAN), 1,750 (DCGAN), fixed seeds.
+    """
+    nb = autograded_notebook(demo_run, "reference", "gans")
+    assert "grading mode" in cell_output_text(nb)
+    _, _, steps, recognizable = _printed(nb, "gans_vanilla_quality", "vanilla GAN")
+    assert steps == 2000 and recognizable >= GAN_RECOGNIZABLE
+    _, _, steps, recognizable = _printed(nb, "gans_ls_quality", "LSGAN")
+    assert steps == 3000 and recognizable >= LS_RECOGNIZABLE
+    confident, digits, steps, _ = _printed(nb, "gans_dc_quality", "DCGAN")
+    assert steps == 1750 and confident >= DC_CONFIDENT and digits >= DC_DIGITS
