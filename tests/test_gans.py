@@ -205,7 +205,7 @@ def train_step_alternating(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
 ])
 def test_checkers_pass_correct_solutions(check, fns, capsys):
     for fn in fns:
-        assert check(fn)
+        check(fn)
     assert capsys.readouterr().out.count("✔") == len(fns)
 
 

@@ -6,14 +6,12 @@ output shapes and ranges, and their output recomputed in NumPy from their own we
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from ._compare import as_array, call, expect_close, expect_equal, expect_finite, expect_shape, fail, passed
+from ._compare import (as_array, call, expect_close, expect_equal, expect_finite, expect_shape, fail,
+                       load_expected, passed)
 
-EXPECTED = Path(__file__).resolve().parents[2] / "data" / "expected" / "gans.npz"
 
 #: Parameter counts of the quiz's models (noise_dim=96).
 PARAMS = {"discriminator": 267_009, "generator": 1_952_528,
@@ -25,13 +23,8 @@ LOG_SIGMOID_HINT = ("Most likely: log(sigmoid(x)) (or log(1 - sigmoid(x))): sigm
                     "forms sigmoid(x).")
 
 
-@lru_cache(maxsize=1)
 def _expected():
-    if not EXPECTED.is_file():
-        raise FileNotFoundError(f"{EXPECTED} is missing; regenerate it with "
-                                f"`python tools/make_expected_gans.py`.")
-    with np.load(EXPECTED) as f:
-        return {k: f[k] for k in f.files}
+    return load_expected("gans", "python tools/make_expected_gans.py")
 
 
 def expected(key):
