@@ -71,21 +71,39 @@ def test_idx_reader_checks_header_and_shape(tmp_path):
 # ----------------------------------------------------------------------------- classifier
 
 def test_classifier_scores_real_digits_and_noise():
+    """The quality meter: real digits are confident, non-digits and blends of two are not."""
     from helpers import mnist_classifier as clf
     _, _, x_te, y_te = mnist.load_mnist(scale="tanh")
     p = clf.predict_proba(x_te)
-    assert np.mean(p.argmax(1) == y_te) >= 0.98, "the shipped classifier must reach 98% test accuracy"
+    assert np.mean(p.argmax(1) == y_te) >= 0.99, "the shipped classifier must reach 99% test accuracy"
+    assert np.mean(p.max(1) >= clf.CONFIDENCE) >= 0.975, "real test digits must be confident"
     real = clf.score_samples(x_te[:1000])
-    assert real["confident"] > 0.92 and real["modes"] == 10
+    assert real["confident"] > 0.97 and real["modes"] == 10
     ones = clf.score_samples(x_te[y_te == 1][:1000])          # a "collapsed" generator
     assert ones["modes"] == 1
-    noise = clf.score_samples(np.random.default_rng(0).uniform(-1, 1, (1000, 784)))
-    assert noise["confident"] < 0.05 and noise["modes"] == 0, "uniform noise must not look like digits"
+    rng = np.random.default_rng(0)
+    noise = clf.score_samples(rng.uniform(-1, 1, (1000, 784)))
+    assert noise["confident"] == 0 and noise["modes"] == 0, "uniform noise must not look like digits"
+    shuffled = rng.permuted(x_te[:1000].reshape(1000, 784), axis=1)
+    assert clf.score_samples(shuffled)["confident"] == 0, "pixel-shuffled digits must not look like digits"
+    blobs = clf.outlier_images(2000, seed=7)[1000:]           # not the training outliers (seed 0)
+    assert clf.score_samples(blobs)["confident"] == 0
+    mixed, _ = clf.blends(x_te, y_te, 1000, seed=5)           # half one digit, half another
+    assert clf.score_samples(mixed)["confident"] < 0.08, "blends of two digits must not be confident"
     assert "10/10 digits" in clf.format_score(real)
     with pytest.raises(ValueError, match="NaN"):
         clf.score_samples(np.full((2, 784), np.nan))
     with pytest.raises(ValueError, match="shape"):
         clf.score_samples(np.zeros((2, 30, 30)))
+
+
+def test_classifier_blends_have_two_classes():
+    from helpers import mnist_classifier as clf
+    x = np.stack([np.full((28, 28), v, np.float32) for v in (-1.0, 1.0, 0.0)])
+    images, targets = clf.blends(x, np.array([3, 5, 3]), 50, seed=0)
+    assert images.shape == (50, 28, 28) and targets.shape == (50, 10)
+    assert np.allclose(targets.sum(1), 1) and np.all(np.sort(targets, 1)[:, -2:] == 0.5)
+    assert set(np.unique(images)) <= {0.0, 0.5}                # a 3 never blends with a 3
 
 
 # ----------------------------------------------------------------------------- references
@@ -157,6 +175,7 @@ def dc_discriminator():
 
 def dc_generator(noise_dim=96, target=(7, 7, 128), strides=2):
     return keras.Sequential([keras.Input((noise_dim,)),
+                             layers.Dense(1024, activation="relu"), layers.BatchNormalization(),
                              layers.Dense(6272, activation="relu"), layers.BatchNormalization(),
                              layers.Reshape(target),
                              layers.Conv2DTranspose(64, 4, strides=strides, padding="same", activation="relu"),
@@ -294,6 +313,15 @@ def test_dc_model_mistakes():
         m.layers[-2].activation = keras.activations.sigmoid
         return m
     _fails(checks.check_dc_generator, sigmoid_out, "no output is negative")
+    def no_first_dense(noise_dim=96):                                 # Dense(6272) straight from the noise
+        return keras.Sequential([keras.Input((noise_dim,)),
+                                 layers.Dense(6272, activation="relu"), layers.BatchNormalization(),
+                                 layers.Reshape((7, 7, 128)),
+                                 layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu"),
+                                 layers.BatchNormalization(),
+                                 layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh"),
+                                 layers.Reshape((784,))])
+    _fails(checks.check_dc_generator, no_first_dense, "(?s)number of parameters.*Dense\\(1024\\) 99,328")
     def no_pool(noise_dim=None):
         return keras.Sequential([keras.Input((784,)), layers.Reshape((28, 28, 1)), layers.Conv2D(32, 5),
                                  layers.Conv2D(64, 5), layers.Flatten(), layers.Dense(1)])
@@ -333,9 +361,13 @@ def test_train_step_mistakes():
 # ----------------------------------------------------------------------------- quality
 
 #: The notebook's graded quality targets (keep in step with its quality test cells):
-#: vanilla GAN and LSGAN: share of recognizable samples (top class p >= 0.5), in %;
-#: DCGAN: share of confident samples (p >= 0.9), in %, and digits covered.
-GAN_RECOGNIZABLE, LS_RECOGNIZABLE, DC_CONFIDENT, DC_DIGITS = 15.0, 25.0, 50.0, 9
+#: vanilla GAN: share of confident samples (top class p >= 0.9), in %, and digits covered;
+#: LSGAN: share of recognizable samples (p >= 0.5), in %;
+#: DCGAN: share of confident samples, in %, and digits covered.
+GAN_CONFIDENT, GAN_DIGITS, LS_RECOGNIZABLE, DC_CONFIDENT, DC_DIGITS = 15.0, 5, 30.0, 70.0, 9
+#: What the reference itself reached on this seed is stricter than the graded DCGAN target
+#: (measured 83.2%, 10/10): the graded one leaves room for correct code that differs from ours.
+DC_REFERENCE_CONFIDENT, DC_REFERENCE_DIGITS = 80.0, 10
 
 
 def _printed(nb, grade_id, label):
@@ -349,13 +381,15 @@ def test_reference_reaches_quality_targets(demo_run):
     """The autograded reference notebook printed scores that meet its targets.
 
     It ran under the grader (COURSE_GRADING=1, "grading mode"), which trains exactly the
-    same steps as a student's run: 2,000 (vanilla), 3,000 (LSGAN), 1,750 (DCGAN), fixed seeds.
+    same steps as a student's run: 5,000 (vanilla), 5,000 (LSGAN), 1,500 (DCGAN, batch 128),
+    fixed seeds.
     """
     nb = autograded_notebook(demo_run, "reference", "gans")
     assert "grading mode" in cell_output_text(nb)
-    _, _, steps, recognizable = _printed(nb, "gans_vanilla_quality", "vanilla GAN")
-    assert steps == 2000 and recognizable >= GAN_RECOGNIZABLE
+    confident, digits, steps, _ = _printed(nb, "gans_vanilla_quality", "vanilla GAN")
+    assert steps == 5000 and confident >= GAN_CONFIDENT and digits >= GAN_DIGITS
     _, _, steps, recognizable = _printed(nb, "gans_ls_quality", "LSGAN")
-    assert steps == 3000 and recognizable >= LS_RECOGNIZABLE
+    assert steps == 5000 and recognizable >= LS_RECOGNIZABLE
     confident, digits, steps, _ = _printed(nb, "gans_dc_quality", "DCGAN")
-    assert steps == 1750 and confident >= DC_CONFIDENT and digits >= DC_DIGITS
+    assert steps == 1500 and confident >= DC_CONFIDENT and digits >= DC_DIGITS
+    assert confident >= DC_REFERENCE_CONFIDENT and digits == DC_REFERENCE_DIGITS

@@ -15,7 +15,7 @@ from ._compare import (as_array, call, expect_close, expect_equal, expect_finite
 
 #: Parameter counts of the quiz's models (noise_dim=96).
 PARAMS = {"discriminator": 267_009, "generator": 1_952_528,
-          "dc_discriminator": 1_102_721, "dc_generator": 765_889}
+          "dc_discriminator": 1_102_721, "dc_generator": 6_689_729}
 
 LOG_SIGMOID_HINT = ("Most likely: log(sigmoid(x)) (or log(1 - sigmoid(x))): sigmoid rounds to exactly 0 "
                     "or 1 in float32 for large |x|, and log(0) = -inf. Use "
@@ -273,7 +273,7 @@ def check_dc_discriminator(fn):
 
 
 def check_dc_generator(fn):
-    """dc_generator(noise_dim): dense + BN -> 7x7x128 -> two stride-2 Conv2DTranspose -> (N, 784)."""
+    """dc_generator(noise_dim): dense + BN, dense + BN -> 7x7x128 -> two stride-2 Conv2DTranspose -> (N, 784)."""
     name = "dc_generator"
     try:
         model = call(fn, 96, fn_name=name)
@@ -296,8 +296,8 @@ def check_dc_generator(fn):
             if want not in shapes:
                 fail(name, f"no layer outputs {want}; your layers output {shapes}.", f"Expected {what}.")
     _count(model, name, PARAMS[name],
-           "Expected Dense(6272) 608,384 + BatchNorm 25,088 + Conv2DTranspose(64, 4) 131,136 + "
-           "BatchNorm 256 + Conv2DTranspose(1, 4) 1,025 (noise_dim=96).")
+           "Expected Dense(1024) 99,328 + BatchNorm 4,096 + Dense(6272) 6,428,800 + BatchNorm 25,088 + "
+           "Conv2DTranspose(64, 4) 131,136 + BatchNorm 256 + Conv2DTranspose(1, 4) 1,025 (noise_dim=96).")
     z = np.random.default_rng(4).uniform(-1, 1, size=(8, 96)).astype(np.float32)
     out = expect_shape(model(z, training=False), (8, 784), "G(z) for z of shape (8, 96)", name,
                        hint="Flatten the (28, 28, 1) image to 784 pixels at the end (Reshape((784,))).")
