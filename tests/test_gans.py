@@ -364,10 +364,11 @@ def test_train_step_mistakes():
 #: vanilla GAN: share of confident samples (top class p >= 0.9), in %, and digits covered;
 #: LSGAN: share of recognizable samples (p >= 0.5), in %;
 #: DCGAN: share of confident samples, in %, and digits covered.
-GAN_CONFIDENT, GAN_DIGITS, LS_RECOGNIZABLE, DC_CONFIDENT, DC_DIGITS = 15.0, 5, 30.0, 70.0, 9
-#: What the reference itself reached on this seed is stricter than the graded DCGAN target
-#: (measured 83.2%, 10/10): the graded one leaves room for correct code that differs from ours.
-DC_REFERENCE_CONFIDENT, DC_REFERENCE_DIGITS = 80.0, 10
+GAN_CONFIDENT, GAN_DIGITS, LS_RECOGNIZABLE, DC_CONFIDENT, DC_DIGITS = 10.0, 5, 30.0, 70.0, 9
+#: What the reference itself reached on its seed (measured: vanilla 33.5%, 10/10; DCGAN 83.2%,
+#: 10/10) is asserted more strictly than the graded targets, which leave room for correct code
+#: whose random initialisation differs from ours (GAN training depends on it).
+GAN_REFERENCE_CONFIDENT, GAN_REFERENCE_DIGITS, DC_REFERENCE_CONFIDENT, DC_REFERENCE_DIGITS = 25.0, 8, 80.0, 10
 
 
 def _printed(nb, grade_id, label):
@@ -388,6 +389,7 @@ def test_reference_reaches_quality_targets(demo_run):
     assert "grading mode" in cell_output_text(nb)
     confident, digits, steps, _ = _printed(nb, "gans_vanilla_quality", "vanilla GAN")
     assert steps == 5000 and confident >= GAN_CONFIDENT and digits >= GAN_DIGITS
+    assert confident >= GAN_REFERENCE_CONFIDENT and digits >= GAN_REFERENCE_DIGITS
     _, _, steps, recognizable = _printed(nb, "gans_ls_quality", "LSGAN")
     assert steps == 5000 and recognizable >= LS_RECOGNIZABLE
     confident, digits, steps, _ = _printed(nb, "gans_dc_quality", "DCGAN")
