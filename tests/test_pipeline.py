@@ -166,3 +166,47 @@ def test_grading_refuses_to_work_inside_the_course_folders(tmp_path):
 def test_grading_missing_submissions_folder_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="no submissions folder"):
         grading.grade(tmp_path / "nope", work=tmp_path / "w")
+
+
+def test_tests_that_use_tensorflow_protect_it():
+    """Hidden tests that compute expected values with TensorFlow or Keras list both in the
+    notebook's ``course.protect``: the guard then puts back what a submission replaced in them."""
+    import re
+    uses = re.compile(r"\b(tf|tensorflow|keras)\.|import (tensorflow|keras)")
+    for a in ASSIGNMENTS:
+        nb = nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
+        tests = [c.source for c in nb.cells if c.cell_type == "code"
+                 and c.metadata.get("nbgrader", {}).get("grade")
+                 and not c.metadata.get("nbgrader", {}).get("solution")]
+        checker = REPO / "helpers" / "checks" / f"{a}.py"
+        if any(uses.search(s) for s in tests) or (checker.exists() and uses.search(checker.read_text())):
+            protect = nb.metadata.get("course", {}).get("protect", [])
+            assert {"tensorflow", "keras"} <= set(protect), (
+                f"{a}: its tests use TensorFlow/Keras; add them to course.protect (now {protect})")
+
+
+def test_replacing_keras_to_match_a_wrong_answer_scores_nothing(tmp_path):
+    """A wrong flatten (channels first) plus a Keras Flatten replaced to agree with it: the
+    guard restores Keras before the test cell, so the flatten cell fails; the rest is full marks."""
+    a = "cnn_building_blocks"
+    nb = nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
+    impl = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"{a}_flatten_impl")
+    impl.source = impl.source.replace("out = x.reshape(x.shape[0], -1)",
+                                      "out = np.moveaxis(x, -1, 1).reshape(x.shape[0], -1) if x.ndim == 4 "
+                                      "else x.reshape(x.shape[0], -1)")
+    assert "moveaxis" in impl.source
+    i = nb.cells.index(impl)
+    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(
+        "import keras\n"
+        "class _Flatten:\n"
+        "    def __init__(self, *args, **kwargs):\n"
+        "        pass\n"
+        "    def __call__(self, x):\n"
+        "        return flatten(np.asarray(x))\n"
+        "keras.layers.Flatten = _Flatten\n"))
+    subs = tmp_path / "subs"
+    _submission(subs, "mallory", a, text=nbformat.writes(nb))
+    (result,) = grading.grade(subs, work=tmp_path / "work", names=[a], feedback=False)
+    assert result.status == "graded", result
+    assert result.failed_cells == [f"{a}:{a}_flatten"], result
+    assert result.score == result.max_score - 2, result
