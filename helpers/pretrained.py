@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.images import to_rgb_uint8
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 #: Input size the network was trained at (any size works: the head pools globally).
@@ -365,21 +367,6 @@ def feature_extractor(names, model=None):
 # Images and class names
 # ----------------------------------------------------------------------------------------
 
-def _check_image(image, where):
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = np.stack([arr] * 3, axis=-1)
-    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
-        raise ValueError(f"{where}: expected an (H, W, 3) RGB image, got shape {arr.shape}")
-    arr = arr[..., :3]
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{where}: the image holds NaN or inf")
-        if arr.max() <= 1.0:
-            arr = arr * 255.0
-    return np.clip(arr, 0, 255).astype(np.uint8)
-
-
 def preprocess(image, size=IMAGE_SIZE, crop=0.875):
     """Prepare an RGB image for the network.
 
@@ -392,7 +379,7 @@ def preprocess(image, size=IMAGE_SIZE, crop=0.875):
     from PIL import Image
     if isinstance(image, (list, tuple)) or (hasattr(image, "ndim") and image.ndim == 4):
         return np.stack([preprocess(im, size, crop) for im in image])
-    arr = _check_image(image, "preprocess")
+    arr = to_rgb_uint8(image, "preprocess")
     h, w = arr.shape[:2]
     side = max(1, int(round(min(h, w) * crop)))
     top, left = (h - side) // 2, (w - side) // 2

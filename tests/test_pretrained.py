@@ -121,7 +121,7 @@ def test_preprocess_deprocess_and_names():
     assert len(P.class_names()) == 1000
     with pytest.raises(ValueError, match="0..999"):
         P.class_name(1000)
-    with pytest.raises(ValueError, match=r"expected an \(H, W, 3\)"):
+    with pytest.raises(ValueError, match=r"preprocess: expected an \(H, W\), \(H, W, 3\) or \(H, W, 4\) image"):
         P.preprocess(np.zeros((4, 5, 2)))
     with pytest.raises(ValueError, match="NaN"):
         P.preprocess(np.full((8, 8, 3), np.nan))

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.images import to_rgb_uint8
+
 
 def _skimage(name):
     def load():
@@ -64,23 +66,6 @@ def _read_file(path_or_file):
         return np.asarray(im.convert("RGB"))
 
 
-def _to_rgb_uint8(img, what):
-    img = np.asarray(img)
-    if img.ndim == 2:
-        img = np.stack([img] * 3, axis=-1)
-    if img.ndim != 3 or img.shape[-1] not in (3, 4):
-        raise ValueError(f"{what}: expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {img.shape}")
-    img = img[..., :3]
-    if img.dtype != np.uint8:
-        img = np.asarray(img, dtype=np.float64)
-        if not np.all(np.isfinite(img)):
-            raise ValueError(f"{what}: the image holds NaN or inf values")
-        if img.max(initial=0.0) <= 1.0:
-            img = img * 255.0
-        img = np.clip(np.round(img), 0, 255).astype(np.uint8)
-    return img
-
-
 def resize_shorter_side(img, size):
     """Resize (H, W, 3) uint8 ``img`` so that its shorter side is ``size`` pixels.
 
@@ -124,7 +109,7 @@ def load_image(name_or_path, size=None):
             img = _read_file(path)
         except Exception as exc:
             raise ValueError(f"could not read {path} as an image: {exc}") from exc
-    img = _to_rgb_uint8(img, key)
+    img = to_rgb_uint8(img, key)
     if size is not None:
         img = resize_shorter_side(img, size)
     return img
