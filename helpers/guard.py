@@ -36,6 +36,9 @@ _CALLABLE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, ty
              types.MethodDescriptorType, types.BuiltinMethodType)
 
 DEFAULT_PROTECT = ("numpy", "helpers")
+#: helpers modules of the grader itself (heavy, never used by test cells): not imported here
+_GRADER_MODULES = {"helpers.__main__", "helpers.authoring", "helpers.grading", "helpers.guarded",
+                   "helpers.sandbox"}
 _IPYTHON = ("IPython.core.interactiveshell", "ipykernel.zmqshell", "ipykernel.ipkernel",
             "ipykernel.kernelbase", "ipykernel.iostream")
 
@@ -72,13 +75,14 @@ def capture(protect=DEFAULT_PROTECT):
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing optional module is not protected
             pass
-    try:  # every checker module: the tests import from them
-        import helpers.checks as hc
-        for info in pkgutil.iter_modules(hc.__path__):
-            try:
-                importlib.import_module(f"helpers.checks.{info.name}")
-            except Exception:  # noqa: BLE001
-                pass
+    try:  # every course module (checkers, data, training loops): tests and checkers use them
+        import helpers
+        for info in pkgutil.walk_packages(helpers.__path__, "helpers."):
+            if info.name not in _GRADER_MODULES:
+                try:
+                    importlib.import_module(info.name)
+                except Exception:  # noqa: BLE001
+                    pass
     except Exception:  # noqa: BLE001
         pass
     for name in _IPYTHON:
@@ -103,6 +107,11 @@ def capture(protect=DEFAULT_PROTECT):
         sys=(sys.displayhook, sys.excepthook, sys.stdout, sys.stderr),
     )
     return len(modules)
+
+
+def active():
+    """True once :func:`capture` ran in this process (a kernel started by the grader)."""
+    return bool(_STATE)
 
 
 def _shell():

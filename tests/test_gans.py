@@ -389,3 +389,62 @@ def test_reference_reaches_quality_targets(demo_run):
     confident, digits, steps, _ = _printed(nb, "gans_dc_quality", "DCGAN")
     assert steps == 1500 and confident >= DC_CONFIDENT and digits >= DC_DIGITS
     assert confident >= DC_REFERENCE_CONFIDENT and digits == DC_REFERENCE_DIGITS
+
+
+# ----------------------------------------------------------------------------- the training loop
+
+def test_graded_score_is_the_students_run_outside_grading(monkeypatch):
+    from helpers import gan_training, guard
+    monkeypatch.setattr(guard, "_STATE", {})
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+    mine = {"confident": 0.5, "modes": 7, "recognizable": 0.9, "steps": 3000}
+    fns = dict(discriminator=discriminator, generator=generator, d_loss_fn=discriminator_loss,
+               g_loss_fn=generator_loss, train_step=train_step, sample_noise=sample_noise)
+    assert gan_training.graded_score("vanilla GAN", mine, **fns) is mine
+    with pytest.raises(AssertionError, match="no score for the DCGAN: run the training cell above"):
+        gan_training.graded_score("DCGAN", None, **fns)
+    with pytest.raises(ValueError, match="unknown GAN 'WGAN'"):
+        gan_training.graded_score("WGAN", mine, **fns)
+
+
+def test_graded_score_trains_again_and_ignores_a_forged_score(monkeypatch, capsys):
+    """When graded, a score assigned by hand does not count: the run is redone from the
+    submission's functions (here a step that trains nothing: the samples stay noise)."""
+    from helpers import gan_training
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    monkeypatch.setitem(gan_training.RECIPES, "vanilla GAN", {"steps": 20, "batch_size": 64, "average": False})
+    forged = {"confident": 1.0, "modes": 10, "recognizable": 1.0, "steps": 5000}
+
+    def lazy_step(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        return tf.constant(0.0), tf.constant(0.0)
+    score = gan_training.graded_score("vanilla GAN", forged, discriminator=discriminator, generator=generator,
+                                      d_loss_fn=discriminator_loss, g_loss_fn=generator_loss,
+                                      train_step=lazy_step, sample_noise=sample_noise)
+    assert score is not forged and score["steps"] == 20
+    assert score["confident"] < 0.05 and score["modes"] <= 1, score
+    out = capsys.readouterr().out
+    assert "graded run: the vanilla GAN trained here from your functions (20 steps of 64, seed 0)" in out
+
+
+def test_train_gan_keeps_the_average_of_the_generator():
+    """G_avg follows G with the given decay: decay 0 copies G, decay 1 keeps G's first weights."""
+    from helpers.gan_training import train_gan
+    x = np.random.default_rng(0).uniform(-1, 1, (256, 784)).astype(np.float32)
+    for decay in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        D, G, G_avg = discriminator(), generator(8), generator(8)
+        first = [w.numpy().copy() for w in G.weights]
+        score = train_gan(D, G, discriminator_loss, generator_loss, 3, "t", train_step=train_step,
+                          sample_noise=sample_noise, G_avg=G_avg, avg_decay=decay, noise_dim=8,
+                          x_train=x, progress=False)
+        assert score["steps"] == 3 and 0 <= score["confident"] <= 1
+        want = [w.numpy() for w in G.weights] if decay == 0.0 else first
+        assert all(np.allclose(a.numpy(), b) for a, b in zip(G_avg.weights, want))
+        assert not all(np.allclose(a, b.numpy()) for a, b in zip(first, G.weights)), "G did not train"
+    with pytest.raises(ValueError, match="t: G_avg must be built like G"):
+        train_gan(discriminator(), generator(8), discriminator_loss, generator_loss, 1, "t",
+                  train_step=train_step, sample_noise=sample_noise, G_avg=generator(9), noise_dim=8,
+                  x_train=x, progress=False)
+    with pytest.raises(ValueError, match=r"x_train must be \(M, 784\)"):
+        train_gan(discriminator(), generator(8), discriminator_loss, generator_loss, 1, "t",
+                  train_step=train_step, sample_noise=sample_noise, noise_dim=8, x_train=x[:10, :5])

@@ -210,3 +210,55 @@ def test_replacing_keras_to_match_a_wrong_answer_scores_nothing(tmp_path):
     assert result.status == "graded", result
     assert result.failed_cells == [f"{a}:{a}_flatten"], result
     assert result.score == result.max_score - 2, result
+
+
+def _bound_names(tree):
+    """Names a cell binds itself: assignments, defs, arguments, imports, loop/with/except targets."""
+    import ast
+    bound = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            bound.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(n.name)
+        elif isinstance(n, ast.arg):
+            bound.add(n.arg)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            bound.add(n.name)
+    return bound
+
+
+def test_tests_read_no_values_computed_by_editable_cells():
+    """A graded cell may use only what a submission cannot fake: names it binds itself, the
+    source's top-level imports (the grader re-runs them before every test), builtins, and what
+    the solution cells define (the graded functions and answers). Not data, models or scores
+    that an editable cell computed: a submission can assign any value to those (quality tests
+    recompute them from the submission's functions when graded, e.g. gan_training.graded_score)."""
+    import ast
+    import builtins
+    problems = []
+    for a in ASSIGNMENTS:
+        nb = nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
+        trusted = set(dir(builtins))
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code":
+                continue
+            tree = ast.parse("\n".join(line for line in cell.source.splitlines()
+                                       if not line.lstrip().startswith(("%", "!"))))
+            if meta.get("solution"):
+                trusted |= _bound_names(tree)
+            elif not meta.get("grade"):
+                trusted |= {(al.asname or al.name).split(".")[0] for node in tree.body
+                            if isinstance(node, (ast.Import, ast.ImportFrom)) for al in node.names}
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+                tree = ast.parse(cell.source)
+                loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+                untrusted = sorted(loaded - _bound_names(tree) - trusted)
+                if untrusted:
+                    problems.append(f"{a}/{meta['grade_id']}: {', '.join(untrusted)}")
+    assert not problems, "graded cells read notebook globals a submission can set:\n" + "\n".join(problems)

@@ -121,5 +121,12 @@ def test_guard_restores_and_reports_replacements(capsys):
         guard.finish("tok-3")
         out = capsys.readouterr().out
         assert "tok-2" in out and "tok-3" in out and "tok-1" not in out
+        # course modules are snapshotted even before a notebook imports them (the GAN loop)
+        import helpers.gan_training as gt
+        real_train = gt.train_gan
+        gt.train_gan = lambda *a, **k: {"confident": 1.0}
+        assert "helpers.gan_training.train_gan" in guard.changes()
+        guard.restore("tok-4")
+        assert gt.train_gan is real_train and guard.active()
     finally:
         numpy.allclose, cmp.expect_close = real_allclose, real_expect
