@@ -216,3 +216,111 @@ def bleu4(model, data, split="val", max_length=16, batch_size=500):
             hyps += [c.split() for c in decode_captions(np.asarray(sampled), data["idx_to_word"])]
     refs = references(data, split)
     return float(corpus_bleu(refs, hyps, smoothing_function=SmoothingFunction().method1))
+
+
+# --------------------------------------------------------------------------- graded runs
+
+#: The two training runs the quality tests grade, exactly as the notebooks' training cells
+#: run them (``env.seed_everything(0)``, model seed 0, minibatch sampler seed 0):
+#: "overfit" trains on the first 50 captions (50 images), "full" on all 20000.
+RECIPES = {
+    "overfit": dict(max_train=50, wordvec_dim=64, hidden_dim=128, num_iterations=400,
+                    batch_size=25, learning_rate=1e-2, lr_decay=0.95, decay_every=20),
+    "full": dict(max_train=None, wordvec_dim=64, hidden_dim=64, num_iterations=1000,
+                 batch_size=100, learning_rate=5e-3, lr_decay=0.5, decay_every=333),
+}
+_NAMES = {"rnn": "RNN", "lstm": "LSTM"}
+
+
+def train_recipe(model_class, cell_type, recipe, progress=True):
+    """Build ``model_class`` and train it with ``RECIPES[recipe]`` (seed 0), as the notebook does.
+
+    Inputs:
+    - model_class: a CaptioningModelBase subclass with ``loss`` and ``sample`` (the
+      notebook's CaptioningRNN).
+    - cell_type: 'rnn' or 'lstm'.
+    - recipe: 'overfit' or 'full' (a key of :data:`RECIPES`).
+    Returns a tuple of:
+    - model: the trained model (input_dim D = 512 features)
+    - solver: its CaptioningSolver; ``solver.loss_history`` holds one loss per iteration
+    """
+    from helpers import env
+    from helpers.data.captioning import load_captioning_data
+    if cell_type not in _NAMES:
+        raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}: expected one of {sorted(RECIPES)}")
+    r = RECIPES[recipe]
+    env.seed_everything(0)
+    data = load_captioning_data(max_train=r["max_train"])
+    model = model_class(data["word_to_idx"], input_dim=data["train_features"].shape[1],
+                        wordvec_dim=r["wordvec_dim"], hidden_dim=r["hidden_dim"],
+                        cell_type=cell_type, seed=0)
+    solver = CaptioningSolver(model, data, num_iterations=r["num_iterations"],
+                              batch_size=r["batch_size"], learning_rate=r["learning_rate"],
+                              lr_decay=r["lr_decay"], decay_every=r["decay_every"],
+                              progress=progress)
+    solver.train()
+    return model, solver
+
+
+def _graded_run(model_class, cell_type, recipe, what):
+    r = RECIPES[recipe]
+    print(f"graded run: the {_NAMES[cell_type]} trained here from your {model_class.__name__} "
+          f"on {what} ({r['num_iterations']} iterations of {r['batch_size']}, seed 0)")
+    return train_recipe(model_class, cell_type, recipe)
+
+
+def graded_overfit_loss(model_class, cell_type, notebook_solver):
+    """The final training loss on 50 captions that the overfitting test grades.
+
+    In a grading kernel (:func:`helpers.env.grading_kernel`): trains ``model_class`` here
+    with ``RECIPES["overfit"]`` (seed 0) and returns its last loss; ``notebook_solver`` is
+    ignored. Elsewhere: returns the last loss of ``notebook_solver``, the student's own run
+    of the training cell (so the notebook does not train twice).
+
+    Inputs:
+    - model_class: the notebook's CaptioningRNN class.
+    - cell_type: 'rnn' or 'lstm'.
+    - notebook_solver: the notebook's ``small_solver`` (has ``loss_history``), or None.
+    Returns: a float, the loss of the last iteration.
+    """
+    from helpers import env
+    if cell_type not in _NAMES:
+        raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
+    if not env.grading_kernel():
+        history = getattr(notebook_solver, "loss_history", None)
+        if not history:
+            raise AssertionError(f"no training run of the {_NAMES[cell_type]} on 50 captions "
+                                 "(small_solver): run the training cell above first")
+        return float(history[-1])
+    _, solver = _graded_run(model_class, cell_type, "overfit", "50 captions")
+    return float(solver.loss_history[-1])
+
+
+def graded_bleu(model_class, cell_type, notebook_bleu):
+    """The validation BLEU-4 that the quality test grades.
+
+    In a grading kernel (:func:`helpers.env.grading_kernel`): trains ``model_class`` here
+    with ``RECIPES["full"]`` (seed 0) and scores it with :func:`bleu4` on the 500 validation
+    images; ``notebook_bleu`` is ignored. Elsewhere: returns ``notebook_bleu``, the score
+    of the student's own run of the training cell.
+
+    Inputs:
+    - model_class: the notebook's CaptioningRNN class.
+    - cell_type: 'rnn' or 'lstm'.
+    - notebook_bleu: the notebook's ``rnn_bleu`` / ``lstm_bleu`` (a float), or None.
+    Returns: a float in [0, 1].
+    """
+    from helpers import env
+    from helpers.data.captioning import load_captioning_data
+    if cell_type not in _NAMES:
+        raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
+    if not env.grading_kernel():
+        if notebook_bleu is None:
+            raise AssertionError(f"no BLEU-4 of the {_NAMES[cell_type]} ({cell_type}_bleu): "
+                                 "run the training cell above first")
+        return float(notebook_bleu)
+    model, solver = _graded_run(model_class, cell_type, "full", "20000 captions")
+    print(f"final training loss: {np.mean(solver.loss_history[-50:]):.3f}")
+    return bleu4(model, load_captioning_data(), "val")

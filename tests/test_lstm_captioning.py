@@ -213,6 +213,40 @@ def test_expected_file_is_up_to_date():
         np.testing.assert_allclose(stored[k], v, rtol=1e-12, atol=0, err_msg=k)
 
 
+# --------------------------------------------------------------------------- graded runs
+# graded_overfit_loss / graded_bleu are shared (helpers.captioning) and tested in
+# test_rnn_captioning.py; here: the LSTM notebook trains with the same recipes, and the
+# graded run builds an LSTM.
+
+
+@pytest.mark.parametrize("recipe, marker", [("overfit", "small_solver = CaptioningSolver("),
+                                            ("full", "lstm_bleu = bleu4(")])
+def test_graded_recipes_are_the_notebooks(recipe, marker):
+    from test_rnn_captioning import _notebook_recipe
+
+    from helpers.captioning import RECIPES
+    found = _notebook_recipe("lstm_captioning", marker)
+    assert {"CaptioningRNN", "CaptioningSolver"} <= set(found.pop("calls"))
+    assert found.pop("cell_type") == "lstm" and found.pop("seed") == 0 and found.pop("input_dim") == 512
+    assert found == RECIPES[recipe]
+
+
+def test_graded_lstm_run_ignores_a_forged_score(monkeypatch, capsys, ref):
+    from helpers import captioning
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    monkeypatch.setitem(captioning.RECIPES, "full", dict(captioning.RECIPES["full"], num_iterations=20))
+    built = []
+
+    class Recording(ref["CaptioningRNN"]):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append((self.cell_type, self.params["Wh"].shape))
+    bleu = captioning.graded_bleu(Recording, "lstm", 0.99)
+    assert bleu < 0.5 and built == [("lstm", (64, 256))]
+    assert "graded run: the LSTM trained here from your Recording on 20000 captions " \
+           "(20 iterations of 100, seed 0)" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- quality
 
 def test_lstm_beats_rnn(demo_run):

@@ -379,6 +379,123 @@ def test_reference_rnn_quality(demo_run):
     assert bleu >= RNN_BLEU_TARGET, f"RNN validation BLEU-4 {bleu} < {RNN_BLEU_TARGET}"
 
 
+
+# --------------------------------------------------------------------------- graded runs
+# Shared by both quizzes (helpers.captioning); test_lstm_captioning.py reuses _notebook_recipe.
+
+
+def _notebook_recipe(quiz, marker):
+    """The recipe the notebook's training cell holding ``marker`` trains with (from its source).
+
+    Returns a dict with the keys of helpers.captioning.RECIPES: the keyword arguments of its
+    CaptioningRNN(...) and CaptioningSolver(...) calls, and max_train (from
+    load_captioning_data(max_train=...) in that cell; None if the cell uses the full data).
+    """
+    import ast
+    import json
+    nb = json.loads((REPO / "solutions" / quiz / f"{quiz}.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in nb["cells"]
+             if c["cell_type"] == "code" and marker in "".join(c["source"])]
+    assert len(cells) == 1, f"{quiz}: {len(cells)} cells hold {marker!r}"
+    found = {"max_train": None}
+    for node in ast.walk(ast.parse(cells[0])):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+                "CaptioningRNN", "CaptioningSolver", "load_captioning_data"):
+            found.update({k.arg: ast.literal_eval(k.value) for k in node.keywords
+                          if isinstance(k.value, ast.Constant)})
+            found.setdefault("calls", []).append(node.func.id)
+    return found
+
+
+@pytest.mark.parametrize("recipe, marker", [("overfit", "small_solver = CaptioningSolver("),
+                                            ("full", "rnn_bleu = bleu4(")])
+def test_graded_recipes_are_the_notebooks(recipe, marker):
+    """The graded runs train exactly as the notebook's training cells do."""
+    from helpers.captioning import RECIPES
+    found = _notebook_recipe("rnn_captioning", marker)
+    assert {"CaptioningRNN", "CaptioningSolver"} <= set(found.pop("calls"))
+    assert found.pop("cell_type") == "rnn" and found.pop("seed") == 0 and found.pop("input_dim") == 512
+    assert found == RECIPES[recipe]
+
+
+def test_graded_results_are_the_notebooks_outside_grading(monkeypatch, ref):
+    from types import SimpleNamespace
+
+    from helpers import captioning, guard
+    monkeypatch.setattr(guard, "_STATE", {})
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+    model_class = ref["CaptioningRNN"]
+    mine = SimpleNamespace(loss_history=[3.0, 0.5, 0.05])
+    assert captioning.graded_overfit_loss(model_class, "rnn", mine) == 0.05
+    assert captioning.graded_bleu(model_class, "rnn", 0.61) == 0.61
+    with pytest.raises(AssertionError, match=r"no training run of the RNN on 50 captions "
+                                             r"\(small_solver\): run the training cell above first"):
+        captioning.graded_overfit_loss(model_class, "rnn", None)
+    with pytest.raises(AssertionError, match="run the training cell above first"):
+        captioning.graded_overfit_loss(model_class, "rnn", SimpleNamespace(loss_history=[]))
+    with pytest.raises(AssertionError, match=r"no BLEU-4 of the LSTM \(lstm_bleu\): run the training cell above"):
+        captioning.graded_bleu(model_class, "lstm", None)
+    with pytest.raises(ValueError, match="cell_type must be 'rnn' or 'lstm', got 'gru'"):
+        captioning.graded_bleu(model_class, "gru", 0.61)
+
+
+@pytest.fixture
+def short_recipes(monkeypatch):
+    """RECIPES cut to a few iterations (the real ones take 5-20 s each)."""
+    from helpers import captioning
+    monkeypatch.setitem(captioning.RECIPES, "overfit", dict(captioning.RECIPES["overfit"], num_iterations=30))
+    monkeypatch.setitem(captioning.RECIPES, "full", dict(captioning.RECIPES["full"], num_iterations=30))
+    return captioning
+
+
+def _lazy_class(model_class):
+    """model_class whose loss reports its true loss but zero gradients: it never learns."""
+    class Lazy(model_class):
+        def loss(self, features, captions):
+            loss, grads = super().loss(features, captions)
+            return loss, {k: np.zeros_like(v) for k, v in grads.items()}
+    return Lazy
+
+
+def test_graded_runs_train_again_and_ignore_forged_values(monkeypatch, capsys, ref, short_recipes):
+    """When graded, values assigned by hand do not count: the runs are redone from the
+    submission's class (here one that does not learn), with the fixed recipe and seed."""
+    captioning = short_recipes
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    forged_solver = type("Forged", (), {"loss_history": [0.0]})()
+    lazy = _lazy_class(ref["CaptioningRNN"])
+    loss = captioning.graded_overfit_loss(lazy, "rnn", forged_solver)
+    assert loss > 10, f"a model that does not learn cannot reach {loss} on 50 captions"
+    bleu = captioning.graded_bleu(lazy, "rnn", 0.99)
+    assert bleu < 0.05
+    out = capsys.readouterr().out
+    assert "graded run: the RNN trained here from your Lazy on 50 captions (30 iterations of 25, seed 0)" in out
+    assert "graded run: the RNN trained here from your Lazy on 20000 captions (30 iterations of 100, seed 0)" in out
+    # The honest class learns in the same 30 iterations, reproducibly (seeded).
+    good = captioning.graded_overfit_loss(ref["CaptioningRNN"], "rnn", forged_solver)
+    assert good < loss - 3
+    assert captioning.graded_overfit_loss(ref["CaptioningRNN"], "rnn", None) == good
+
+
+def test_graded_runs_are_the_notebook_runs(ref, short_recipes):
+    """train_recipe gives what the notebook's cell gives with the same settings (same seeds)."""
+    from helpers import env
+    from helpers.captioning import CaptioningSolver, RECIPES, train_recipe
+    from helpers.data.captioning import load_captioning_data
+    _, solver = train_recipe(ref["CaptioningRNN"], "rnn", "overfit", progress=False)
+    r = RECIPES["overfit"]
+    env.seed_everything(0)
+    model = ref["CaptioningRNN"](load_captioning_data()["word_to_idx"], input_dim=512,
+                                 wordvec_dim=r["wordvec_dim"], hidden_dim=r["hidden_dim"],
+                                 cell_type="rnn", seed=0)
+    again = CaptioningSolver(model, load_captioning_data(max_train=50), num_iterations=r["num_iterations"],
+                             batch_size=r["batch_size"], learning_rate=r["learning_rate"],
+                             lr_decay=r["lr_decay"], decay_every=r["decay_every"], progress=False)
+    again.train()
+    assert solver.loss_history == again.loss_history
+    with pytest.raises(ValueError, match="unknown recipe 'tiny'"):
+        train_recipe(ref["CaptioningRNN"], "rnn", "tiny")
+
 def test_plots_return_figures():
     import matplotlib
     matplotlib.use("Agg")
