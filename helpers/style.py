@@ -74,3 +74,93 @@ def random_image(shape, seed=0):
     import tensorflow as tf
     rng = np.random.default_rng(seed)
     return tf.constant(rng.uniform(PIXEL_MIN, PIXEL_MAX, size=tuple(shape)).astype(np.float32))
+
+
+# ----------------------------------------------------------------------------------------
+# The quiz's graded runs (sections 6-8 of the notebook)
+# ----------------------------------------------------------------------------------------
+#
+# A quality test must not trust loss histories that the notebook computed: a submission can
+# assign ``results = {...}`` in any cell. ``graded_histories`` therefore repeats the fixed
+# runs of :data:`RECIPES` in the test cell, from the submission's ``style_transfer``,
+# whenever it runs in a grading kernel (:func:`helpers.env.grading_kernel`); in a student's
+# own kernel it returns the notebook's results, so nothing is computed twice. The notebook's
+# cells skip those runs when graded (``env.GRADING``), so autograding takes as long as before.
+
+#: Style transfer (section 6): content from layer 4, style from layers 0, 2, 3, 4.
+TRANSFER_SETTINGS = dict(image_size=160, style_size=192, content_layer=4, content_weight=1e-3,
+                         style_layers=[0, 2, 3, 4], style_weights=[30.0] * 4, tv_weight=2e-2)
+#: The (content, style) pairs of section 6.
+TRANSFER_PAIRS = (("chelsea", "gravel"), ("astronaut", "immunohistochemistry"))
+#: Feature inversion (section 7): content loss only, from noise, layers 2 and 3.
+INVERSION_SETTINGS = dict(image_size=160, style_size=64, content_weight=1e-2, style_layers=[0],
+                          style_weights=[0.0], tv_weight=5e-2, init_random=True)
+#: Texture synthesis (section 8): style loss only, from noise.
+TEXTURE_SETTINGS = dict(content_image="coffee", style_image="immunohistochemistry", image_size=160,
+                        style_size=192, content_layer=0, content_weight=0.0,
+                        style_layers=[0, 1, 2, 3, 4], style_weights=[30.0] * 5, tv_weight=1e-1,
+                        init_random=True)
+
+#: name -> {key: (label, the loss that must fall, keyword arguments of style_transfer)}.
+#: Every run uses style_transfer's defaults otherwise (200 Adam steps, seed 0).
+RECIPES = {
+    "pairs": {(c, s): (f"{c} + {s}", "style",
+                       dict(content_image=c, style_image=s, **TRANSFER_SETTINGS))
+              for c, s in TRANSFER_PAIRS},
+    "inversion": {layer: (f"inversion from {FEATURE_LAYERS[layer]}", "content",
+                          dict(content_image="coffee", style_image="coffee", content_layer=layer,
+                               **INVERSION_SETTINGS))
+                  for layer in (2, 3)},
+    "texture": {"texture": ("texture synthesis", "style", TEXTURE_SETTINGS)},
+}
+
+
+def run_recipe(name, style_transfer, show_every=0, verbose=True):
+    """Run the style_transfer calls of ``RECIPES[name]`` ("pairs", "inversion", "texture").
+
+    Inputs:
+    - style_transfer(content_image, style_image, image_size, style_size, content_layer,
+      content_weight, style_layers, style_weights, tv_weight, init_random=..., show_every=...,
+      verbose=...) -> (image (H, W, 3) uint8, history dict of loss lists).
+    - show_every, verbose: passed on.
+
+    Returns {key: (image, history)}, keys as in ``RECIPES[name]`` ((content, style) pairs,
+    layer indices, or "texture"). Prints per run its time and how much its loss fell,
+    e.g. "chelsea + gravel: 17.2 s, style loss fell 25x".
+    """
+    import copy
+    import time
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}: expected one of {sorted(RECIPES)}")
+    out = {}
+    for key, (label, loss, kwargs) in RECIPES[name].items():
+        t0 = time.perf_counter()
+        image, history = style_transfer(**copy.deepcopy(kwargs), show_every=show_every,
+                                        verbose=verbose)
+        out[key] = (image, history)
+        try:
+            fell = f"{float(history[loss][0]) / float(history[loss][-1]):.0f}x"
+        except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
+            fell = "(no usable history)"
+        print(f"{label}: {time.perf_counter() - t0:.1f} s, {loss} loss fell {fell}")
+    return out
+
+
+def graded_histories(name, notebook_runs, style_transfer):
+    """The loss histories a quality test grades: {key: history}, keys of ``RECIPES[name]``.
+
+    In a grading kernel: runs ``RECIPES[name]`` here (:func:`run_recipe`) with the
+    submission's ``style_transfer``; ``notebook_runs`` is ignored. Elsewhere: the histories
+    of ``notebook_runs``, the notebook's {key: (image, history)} (or {key: history}) dict;
+    raises AssertionError if it is None.
+    """
+    from helpers import env
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}: expected one of {sorted(RECIPES)}")
+    if not env.grading_kernel():
+        if notebook_runs is None:
+            raise AssertionError(f"no {name} results: run the cell above (it runs the {name} "
+                                 "with your style_transfer) first")
+        return {k: v[1] if isinstance(v, tuple) else v for k, v in notebook_runs.items()}
+    print(f"graded run: the {name} recipe run here with your style_transfer")
+    return {k: history for k, (_, history) in run_recipe(name, style_transfer).items()}

@@ -266,3 +266,83 @@ def test_reference_notebook_quality(demo_run):
     for target in (76, 366):
         m = re.search(rf"class {target} \(([^)]*)\): predicted ([^\n]*?) with", text)
         assert m and m.group(1) == m.group(2), f"class {target} visualization not classified as target"
+
+
+# ------------------------------------------------------------------ graded runs (forging)
+
+def _outside_grading(monkeypatch):
+    from helpers import guard
+    monkeypatch.setattr(guard, "_STATE", {})
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+
+
+def test_graded_runs_use_the_notebook_values_outside_grading(monkeypatch):
+    from helpers import network_visualization as netvis
+    _outside_grading(monkeypatch)
+    never = lambda *a, **k: pytest.fail("must not recompute outside grading")  # noqa: E731
+    mine = {"logits": 0.4, "block11_expand_conv": 0.2}
+    assert netvis.graded_correlations(mine, never) is mine
+    assert netvis.graded_fooling([True] * 6, [0.01] * 6, never) == ([True] * 6, [0.01] * 6)
+    vis = {76: (None, np.eye(1000)[76])}
+    assert netvis.graded_visualizations(vis, never) is vis
+    with pytest.raises(AssertionError, match=r"no correlations: run the cell above \(it randomizes"):
+        netvis.graded_correlations(None, never)
+    with pytest.raises(AssertionError, match="no rel_changes: run the cell above"):
+        netvis.graded_fooling([True] * 6, None, never)
+    with pytest.raises(AssertionError, match="no visualizations: run the cell above"):
+        netvis.graded_visualizations(None, never)
+
+
+def test_graded_fooling_ignores_forged_results(monkeypatch, capsys):
+    """When graded, fooled/rel_changes assigned by hand do not count: the images are fooled
+    again from the submission's function and judged by the pretrained network."""
+    from helpers import network_visualization as netvis
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    monkeypatch.setitem(netvis.RECIPES, "fooling", {"images": ("coffee",), "seed": 0})
+    calls = []
+
+    def lazy(X, target_y, model):           # returns its input: fools nothing
+        calls.append(target_y)
+        return np.asarray(X)
+    fooled, rel = netvis.graded_fooling([True] * 6, [0.0] * 6, lazy)
+    assert fooled == [False] and rel == [0.0] and len(calls) == 1
+    out = capsys.readouterr().out
+    assert "graded run: the fooling images made here" in out and "fooled 0% of 1 images" in out
+
+
+def test_graded_visualizations_and_correlations_ignore_forged_results(monkeypatch, capsys):
+    from helpers import network_visualization as netvis
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    monkeypatch.setitem(netvis.RECIPES, "class visualization",
+                        {"targets": (76,), "num_iterations": 3, "seed": 0})
+    monkeypatch.setitem(netvis.RECIPES, "randomization", {"layers": ("logits",), "seed": 0})
+    seen = []
+
+    def noise(target_y, model, num_iterations=100, seed=0):
+        seen.append((target_y, num_iterations, seed))
+        return np.random.default_rng(seed).uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)
+    forged = {76: (None, np.eye(1000)[76]), 366: (None, np.eye(1000)[366])}
+    vis = netvis.graded_visualizations(forged, noise)
+    assert seen == [(76, 3, 0)] and sorted(vis) == [76]
+    assert vis[76][0].shape == (1, 64, 64, 3) and abs(vis[76][1].sum() - 1) < 1e-4
+
+    def edges(X, y, model):                  # ignores the model: fails the randomization test
+        return np.abs(np.asarray(X)).mean(axis=-1)
+    corr = netvis.graded_correlations({"logits": 0.0, "block11_expand_conv": 0.0}, edges)
+    assert corr == {"logits": pytest.approx(1.0)}
+    out = capsys.readouterr().out
+    assert "graded run: the randomization test run here" in out
+    assert "class 76 (tarantula): predicted" in out
+
+
+def test_given_functions():
+    from helpers import network_visualization as netvis
+    X = np.arange(2 * 3 * 3, dtype=np.float32).reshape(1, 2, 3, 3)
+    assert np.array_equal(netvis.jitter(X, 1, 0)[0, :, 0], X[0, :, 2])
+    assert np.array_equal(netvis.jitter(netvis.jitter(X, 2, 1), -2, -1), X)
+    assert np.allclose(netvis.blur_image(np.ones((1, 5, 5, 3))), 1.0)
+    a = np.random.default_rng(0).random((2, 4, 4))
+    assert netvis.rank_correlation(a, 2 * a) == pytest.approx(1.0)
+    counter = netvis.CountingModel(lambda x: x)
+    counter(1), counter(2)
+    assert counter.calls == 2

@@ -371,3 +371,70 @@ def test_reference_notebook_reaches_quality_targets(demo_run):
                      "style_transfer_texture_quality"):
         cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
         assert not any(o.get("output_type") == "error" for o in cell.outputs), grade_id
+
+
+# ------------------------------------------------------------------ graded runs (forging)
+
+
+def _fake_history(fell=1.0):
+    return {"total": [1.0, 1.0 / fell], "content": [0.0, 0.0], "style": [1.0, 1.0 / fell], "tv": [0.0, 0.0]}
+
+
+def test_graded_histories_use_the_notebook_runs_outside_grading(monkeypatch):
+    from helpers import guard, style
+    monkeypatch.setattr(guard, "_STATE", {})
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+    never = lambda **kw: pytest.fail("must not recompute outside grading")  # noqa: E731
+    h = _fake_history(20.0)
+    assert style.graded_histories("pairs", {("a", "b"): (None, h)}, never) == {("a", "b"): h}
+    assert style.graded_histories("texture", {"texture": h}, never) == {"texture": h}
+    with pytest.raises(AssertionError, match=r"no inversion results: run the cell above"):
+        style.graded_histories("inversion", None, never)
+    with pytest.raises(ValueError, match="unknown recipe 'styles'"):
+        style.graded_histories("styles", {}, never)
+
+
+def test_graded_histories_ignore_forged_runs(monkeypatch, capsys):
+    """When graded, histories assigned by hand do not count: the recipe runs again with the
+    submission's style_transfer (here one whose loss does not fall)."""
+    from helpers import style
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    calls = []
+
+    def lazy(**kwargs):
+        calls.append(kwargs)
+        return np.zeros((8, 8, 3), np.uint8), _fake_history(1.0)
+    forged = {"texture": (None, _fake_history(100.0))}
+    got = style.graded_histories("texture", forged, lazy)
+    assert got == {"texture": _fake_history(1.0)}
+    assert len(calls) == 1 and calls[0]["style_image"] == "immunohistochemistry"
+    assert calls[0]["init_random"] is True and calls[0]["content_weight"] == 0.0
+    with pytest.raises(CheckFailed):
+        checks.check_loss_drop(got["texture"], "style", 10.0, "texture synthesis")
+    calls[0]["style_layers"].append(99)                 # the recipe is passed as a copy
+    assert style.RECIPES["texture"]["texture"][2]["style_layers"] == [0, 1, 2, 3, 4]
+    out = capsys.readouterr().out
+    assert "graded run: the texture recipe run here" in out
+    assert "texture synthesis: " in out and "style loss fell 1x" in out
+    pairs = style.graded_histories("pairs", {}, lazy)
+    assert sorted(pairs) == sorted(style.TRANSFER_PAIRS) and len(calls) == 3
+    inv = style.graded_histories("inversion", None, lazy)
+    assert sorted(inv) == [2, 3] and [c["content_layer"] for c in calls[3:]] == [2, 3]
+
+
+def test_graded_recipe_runs_the_real_loop(monkeypatch):
+    """A small recipe through the reference style_transfer: the kwargs fit its signature."""
+    from helpers import style
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    small = dict(content_image="coffee", style_image="gravel", image_size=32, style_size=32,
+                 content_layer=0, content_weight=0.0, style_layers=[0], style_weights=[1.0],
+                 tv_weight=0.0, init_random=True, num_iters=3, decay_lr_at=2)
+    monkeypatch.setitem(style.RECIPES, "texture", {"texture": ("texture synthesis", "style", small)})
+    tools = _tools()
+    import keras
+    from helpers.plots import style_transfer as plots
+    from tqdm.auto import tqdm
+    ns = tools.solution_namespace(tools.LOSS_CELLS + ("style_transfer_extract_features", "style_transfer_loop"),
+                                  extra=dict(keras=keras, style=style, plots=plots, tqdm=tqdm, plt=None))
+    got = style.graded_histories("texture", {"texture": (None, _fake_history(100.0))}, ns["style_transfer"])
+    assert len(got["texture"]["style"]) == 4 and max(got["texture"]["content"]) == 0.0
