@@ -284,3 +284,107 @@ def test_reference_fcn_reaches_the_iou_target_and_skips_help(demo_run):
     with_skips, without = float(m.group(1)), float(m.group(2))
     assert with_skips >= 0.75, f"mean IoU with skips {with_skips} < 0.75"
     assert with_skips - without >= 0.1, f"skips add only {with_skips - without:.3f} IoU"
+
+
+# ------------------------------------------------------------------ graded runs (helpers/fcn_training.py)
+
+class Oracle:
+    """A forged 'model': looks each image up and returns one-hot logits of its true mask."""
+
+    def __init__(self, x, y, k=segmentation.NUM_CLASSES):
+        self.masks = {xi.tobytes(): np.eye(k, dtype=np.float32)[yi] for xi, yi in zip(x, y)}
+
+    def __call__(self, x, training=False):
+        return np.stack([self.masks[xi.tobytes()] for xi in np.asarray(x)])
+
+
+@pytest.fixture
+def tiny_recipe(monkeypatch):
+    """A recipe of seconds: 64 training images, one epoch, 16 validation images."""
+    from helpers import fcn_training
+    monkeypatch.setitem(fcn_training.RECIPE, "num_train", 64)
+    monkeypatch.setitem(fcn_training.RECIPE, "epochs", 1)
+    monkeypatch.setitem(fcn_training.VALIDATION, "num_val", 16)
+    monkeypatch.setitem(fcn_training.FRESH, "num_val", 8)
+    return fcn_training
+
+
+def forged_results(fcn_training):
+    x, y = fcn_training.validation_data()
+    return {s: {"model": Oracle(x, y), "iou": 1.0} for s in (True, False)}
+
+
+def test_validation_data_is_the_notebooks_split_and_the_oracle_scores_one(tiny_recipe):
+    x, y = tiny_recipe.validation_data()
+    d = segmentation.load_shapes(num_train=3, num_val=16, seed=0)
+    assert x.shape == (16, 64, 64, 3) and np.array_equal(x, d["x_val"]) and np.array_equal(y, d["y_val"])
+    xf, _ = tiny_recipe.validation_data(fresh=True)
+    assert xf.shape == (8, 64, 64, 3) and not np.array_equal(xf, x[:8])
+    xt, yt = tiny_recipe.training_data()
+    assert xt.shape == (64, 64, 64, 3) and np.array_equal(yt[:3], d["y_train"])     # the first of seed 0's
+    ious = tiny_recipe.validation_ious({s: r["model"] for s, r in forged_results(tiny_recipe).items()})
+    assert ious == {True: 1.0, False: 1.0}
+
+
+def test_graded_models_are_the_students_run_outside_grading(monkeypatch, tiny_recipe):
+    from helpers import guard
+    monkeypatch.setattr(guard, "_STATE", {})
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+    mine = forged_results(tiny_recipe)
+    models = tiny_recipe.graded_models(mine, fcn)
+    assert models[True] is mine[True]["model"] and models[False] is mine[False]["model"]
+    for missing in (None, {}, {True: mine[True]}, {True: {"iou": 0.9}, False: mine[False]}):
+        with pytest.raises(AssertionError, match="no trained FCNs in `results`: run the training cell above"):
+            tiny_recipe.graded_models(missing, fcn)
+
+
+def test_graded_models_train_again_and_ignore_forged_results(monkeypatch, capsys, tiny_recipe):
+    """When graded, models put into `results` by hand do not count: both networks are trained
+    again from the build_fcn passed (one epoch on 64 images here: far from the targets)."""
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    forged = forged_results(tiny_recipe)
+    built = []
+
+    def my_fcn(k, skips=True):
+        built.append(skips)
+        return fcn(k, skips)
+    models = tiny_recipe.graded_models(forged, my_fcn)
+    assert built == [True, False]
+    assert all(isinstance(models[s], keras.Model) and models[s] is not forged[s]["model"] for s in (True, False))
+    ious = tiny_recipe.validation_ious(models)
+    assert all(0 <= ious[s] < 0.75 for s in (True, False)), ious
+    out = capsys.readouterr().out
+    assert "graded run: both FCNs trained here from your build_fcn (1 epochs of 64 images, batch 32, seed 0)" in out
+
+    def broken(k, skips=True):
+        raise NotImplementedError()
+    with pytest.raises(NotImplementedError):
+        tiny_recipe.graded_models(forged, broken)
+    with pytest.raises(AssertionError, match="returned Oracle, not a keras.Model"):
+        tiny_recipe.graded_models(forged, lambda k, skips=True: forged[skips]["model"])
+
+
+def test_graded_cells_read_only_the_graded_functions_and_imports():
+    """No graded test cell trusts a notebook global other than the graded functions (and the
+    modules the grader re-imports before each test cell)."""
+    import ast
+    import builtins
+    import json
+    from pathlib import Path
+    nb = json.loads((Path(__file__).parents[1] / "solutions/upsampling_fcn/upsampling_fcn.ipynb").read_text())
+    graded, tests = set(), []
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        tree = ast.parse("".join(cell["source"])) if cell["cell_type"] == "code" else None
+        if meta.get("solution"):
+            graded |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        elif meta.get("grade"):
+            tests.append((meta["grade_id"], tree))
+    assert graded == {"upsample", "transposed_output_size", "conv_input_gradient", "mean_iou", "build_fcn"}
+    allowed = graded | {"checks", "np"} | set(dir(builtins))
+    for grade_id, tree in tests:
+        bound = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                 for a in n.names}
+        bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        assert read - bound <= allowed, f"{grade_id} reads notebook globals {sorted(read - bound - allowed)}"
