@@ -13,20 +13,20 @@ sys.path.insert(0, str(REPO))
 from helpers import env  # noqa: E402,F401  (quiet TF before importing it)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from scipy.ndimage import gaussian_filter1d  # noqa: E402
 
 from helpers.checks import network_visualization as nv  # noqa: E402
 from helpers.authoring import solution_namespace  # noqa: E402
+from helpers.network_visualization import blur_image, jitter  # noqa: E402
 from helpers.pretrained import PIXEL_MAX, PIXEL_MIN  # noqa: E402
 
 NOTEBOOK = REPO / "solutions" / "network_visualization" / "network_visualization.ipynb"
 
 
 def reference_namespace():
-    """Execute the notebook's solution cells and the given jitter/blur cell."""
-    ns = dict(np=np, tf=tf, gaussian_filter1d=gaussian_filter1d, PIXEL_MIN=PIXEL_MIN,
+    """Execute the notebook's solution cells, with the given jitter/blur from helpers."""
+    ns = dict(np=np, tf=tf, jitter=jitter, blur_image=blur_image, PIXEL_MIN=PIXEL_MIN,
               PIXEL_MAX=PIXEL_MAX, trange=range, plots=None, plt=None, class_name=str)
-    ns = solution_namespace(NOTEBOOK, ns, include=lambda cell: "def blur_image" in cell.source)
+    ns = solution_namespace(NOTEBOOK, ns)
     ns["trange"] = lambda n, **kw: range(n)
     return ns
 
