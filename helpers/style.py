@@ -146,13 +146,77 @@ def run_recipe(name, style_transfer, show_every=0, verbose=True):
     return out
 
 
-def graded_histories(name, notebook_runs, style_transfer):
+#: The loss names of a history, in the order style_transfer's compute_losses returns them.
+LOSS_NAMES = ("total", "content", "style", "tv")
+
+#: The loss functions a graded run measures with (the submission's, by these names).
+LOSS_FUNCTIONS = ("extract_features", "gram_matrix", "content_loss", "style_loss", "tv_loss")
+
+
+def start_image(settings):
+    """The image a run of ``settings`` (a recipe's style_transfer arguments) starts from:
+    the content image, or uniform noise (seed 0) with ``init_random``. (1, H, W, 3)."""
+    content = image_input(settings["content_image"], settings["image_size"])
+    if settings.get("init_random"):
+        return random_image(content.shape, settings.get("seed", 0))
+    return content
+
+
+def loss_meter(settings, functions, model=None):
+    """A function x -> {loss name: float} for images of a run of ``settings``.
+
+    Computes the losses as style_transfer does (content loss at ``content_layer``, style
+    loss over ``style_layers`` against the style image's Gram matrices, TV loss, their
+    sum), with ``functions``: {name: function} for every name in :data:`LOSS_FUNCTIONS`,
+    with the quiz's signatures. x: (1, H, W, 3) preprocessed image.
+    """
+    missing = [name for name in LOSS_FUNCTIONS if not callable(functions.get(name))]
+    if missing:
+        raise ValueError(f"loss_meter needs the functions {', '.join(missing)}")
+    model = feature_model() if model is None else model
+    features = functions["extract_features"]
+    content = image_input(settings["content_image"], settings["image_size"])
+    content_target = features(content, model)[settings["content_layer"]]
+    style_features = features(image_input(settings["style_image"], settings["style_size"]), model)
+    style_targets = [functions["gram_matrix"](style_features[i]) for i in settings["style_layers"]]
+
+    def measure(x):
+        feats = features(x, model)
+        parts = [functions["content_loss"](settings["content_weight"],
+                                           feats[settings["content_layer"]], content_target),
+                 functions["style_loss"](feats, settings["style_layers"], style_targets,
+                                         settings["style_weights"]),
+                 functions["tv_loss"](x, settings["tv_weight"])]
+        parts = [float(np.asarray(part)) for part in parts]
+        return dict(zip(LOSS_NAMES, [sum(parts)] + parts))
+    return measure
+
+
+def returned_image(image, like, label):
+    """style_transfer's returned image as a (1, H, W, 3) network input, checked against
+    ``like`` (the start image, (1, H, W, 3)); AssertionError with what is wrong otherwise."""
+    from helpers.images import to_rgb_uint8
+    try:
+        img = to_rgb_uint8(image, f"style_transfer ({label}) returned an image that")
+    except (TypeError, ValueError) as err:
+        raise AssertionError(f"{err}; return the result as (H, W, 3) uint8: style.to_uint8(img)") from None
+    if img.shape[:2] != tuple(like.shape[1:3]):
+        raise AssertionError(f"style_transfer ({label}) returned a {img.shape[0]}x{img.shape[1]} "
+                             f"image; expected {like.shape[1]}x{like.shape[2]}, the content image "
+                             "at image_size")
+    return image_input(img)
+
+
+def graded_histories(name, notebook_runs, style_transfer, functions=None):
     """The loss histories a quality test grades: {key: history}, keys of ``RECIPES[name]``.
 
     In a grading kernel: runs ``RECIPES[name]`` here (:func:`run_recipe`) with the
-    submission's ``style_transfer``; ``notebook_runs`` is ignored. Elsewhere: the histories
-    of ``notebook_runs``, the notebook's {key: (image, history)} (or {key: history}) dict;
-    raises AssertionError if it is None.
+    submission's ``style_transfer``, and measures the losses of the start image and of
+    each returned image with the submission's loss ``functions`` ({name: function} for
+    :data:`LOSS_FUNCTIONS`); the history is {loss: [start, end]} of those measurements, so
+    neither ``notebook_runs`` nor the history style_transfer reports counts.
+    Elsewhere: the histories of ``notebook_runs``, the notebook's {key: (image, history)}
+    (or {key: history}) dict; raises AssertionError if it is None.
     """
     from helpers import env
     if name not in RECIPES:
@@ -162,5 +226,17 @@ def graded_histories(name, notebook_runs, style_transfer):
             raise AssertionError(f"no {name} results: run the cell above (it runs the {name} "
                                  "with your style_transfer) first")
         return {k: v[1] if isinstance(v, tuple) else v for k, v in notebook_runs.items()}
-    print(f"graded run: the {name} recipe run here with your style_transfer")
-    return {k: history for k, (_, history) in run_recipe(name, style_transfer).items()}
+    if functions is None:
+        raise ValueError("graded_histories needs the loss functions to measure the returned images")
+    print(f"graded run: the {name} recipe run here with your style_transfer, its losses "
+          "measured on the returned images")
+    out = {}
+    for key, (image, _) in run_recipe(name, style_transfer).items():
+        label, loss, settings = RECIPES[name][key]
+        measure = loss_meter(settings, functions)
+        start = start_image(settings)
+        first, last = measure(start), measure(returned_image(image, start, label))
+        print(f"{label}: measured {loss} loss {first[loss]:.4g} at the start, "
+              f"{last[loss]:.4g} on the returned image")
+        out[key] = {k: [first[k], last[k]] for k in LOSS_NAMES}
+    return out

@@ -394,32 +394,75 @@ def test_graded_histories_use_the_notebook_runs_outside_grading(monkeypatch):
         style.graded_histories("styles", {}, never)
 
 
+def _fake_meter(settings, functions):
+    """A cheap stand-in for style.loss_meter: every image measures 1.0 (no model built)."""
+    assert callable(functions["style_loss"])
+    return lambda x: dict.fromkeys(("total", "content", "style", "tv"), 1.0)
+
+
 def test_graded_histories_ignore_forged_runs(monkeypatch, capsys):
     """When graded, histories assigned by hand do not count: the recipe runs again with the
-    submission's style_transfer (here one whose loss does not fall)."""
+    submission's style_transfer, and its losses are measured on the images it returns."""
     from helpers import style
     monkeypatch.setenv("COURSE_GRADING", "1")
+    monkeypatch.setattr(style, "loss_meter", _fake_meter)
     calls = []
 
     def lazy(**kwargs):
         calls.append(kwargs)
-        return np.zeros((8, 8, 3), np.uint8), _fake_history(1.0)
+        return style.to_uint8(style.start_image(kwargs)), _fake_history(1.0)
     forged = {"texture": (None, _fake_history(100.0))}
-    got = style.graded_histories("texture", forged, lazy)
-    assert got == {"texture": _fake_history(1.0)}
+    functions = dict.fromkeys(style.LOSS_FUNCTIONS, lambda *args: 0.0)
+    got = style.graded_histories("texture", forged, lazy, functions)
+    assert got == {"texture": {"total": [1.0, 1.0], "content": [1.0, 1.0], "style": [1.0, 1.0],
+                               "tv": [1.0, 1.0]}}
     assert len(calls) == 1 and calls[0]["style_image"] == "immunohistochemistry"
     assert calls[0]["init_random"] is True and calls[0]["content_weight"] == 0.0
-    with pytest.raises(CheckFailed):
-        checks.check_loss_drop(got["texture"], "style", 10.0, "texture synthesis")
     calls[0]["style_layers"].append(99)                 # the recipe is passed as a copy
     assert style.RECIPES["texture"]["texture"][2]["style_layers"] == [0, 1, 2, 3, 4]
     out = capsys.readouterr().out
     assert "graded run: the texture recipe run here" in out
     assert "texture synthesis: " in out and "style loss fell 1x" in out
-    pairs = style.graded_histories("pairs", {}, lazy)
+    assert "measured style loss 1 at the start, 1 on the returned image" in out
+    pairs = style.graded_histories("pairs", {}, lazy, functions)
     assert sorted(pairs) == sorted(style.TRANSFER_PAIRS) and len(calls) == 3
-    inv = style.graded_histories("inversion", None, lazy)
+    inv = style.graded_histories("inversion", None, lazy, functions)
     assert sorted(inv) == [2, 3] and [c["content_layer"] for c in calls[3:]] == [2, 3]
+    with pytest.raises(ValueError, match="needs the loss functions"):
+        style.graded_histories("texture", forged, lazy)
+
+
+def test_graded_histories_measure_the_returned_image(monkeypatch, ref):
+    """A style_transfer that reports a falling loss but returns its start image gets the
+    loss of that image, measured with the submission's loss functions: no drop."""
+    from helpers import style
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    small = dict(content_image="coffee", style_image="gravel", image_size=32, style_size=32,
+                 content_layer=0, content_weight=0.0, style_layers=[0, 1], style_weights=[1.0, 1.0],
+                 tv_weight=0.0, init_random=True)
+    monkeypatch.setitem(style.RECIPES, "texture", {"texture": ("texture synthesis", "style", small)})
+    functions = {name: ref[name] for name in style.LOSS_FUNCTIONS}
+
+    def liar(**kwargs):
+        return style.to_uint8(style.start_image(kwargs)), _fake_history(100.0)
+    got = style.graded_histories("texture", None, liar, functions)["texture"]
+    first, last = got["style"]
+    assert first > 0 and abs(last / first - 1) < 0.01          # only uint8 rounding
+    with pytest.raises(CheckFailed):
+        checks.check_loss_drop(got, "style", 10.0, "texture synthesis")
+    assert got["content"] == [0.0, 0.0] and got["total"][0] == pytest.approx(first)
+
+    def wrong_size(**kwargs):
+        return np.zeros((8, 8, 3), np.uint8), _fake_history(100.0)
+    with pytest.raises(AssertionError, match=r"returned a 8x8 image; expected 32x48, the content image"):
+        style.graded_histories("texture", None, wrong_size, functions)
+
+    def no_image(**kwargs):
+        return None, _fake_history(100.0)
+    with pytest.raises(AssertionError, match=r"return the result as \(H, W, 3\) uint8"):
+        style.graded_histories("texture", None, no_image, functions)
+    with pytest.raises(ValueError, match="needs the functions tv_loss"):
+        style.loss_meter(small, {**functions, "tv_loss": None})
 
 
 def test_graded_recipe_runs_the_real_loop(monkeypatch):
@@ -436,5 +479,10 @@ def test_graded_recipe_runs_the_real_loop(monkeypatch):
     from tqdm.auto import tqdm
     ns = tools.solution_namespace(tools.LOSS_CELLS + ("style_transfer_extract_features", "style_transfer_loop"),
                                   extra=dict(keras=keras, style=style, plots=plots, tqdm=tqdm, plt=None))
-    got = style.graded_histories("texture", {"texture": (None, _fake_history(100.0))}, ns["style_transfer"])
-    assert len(got["texture"]["style"]) == 4 and max(got["texture"]["content"]) == 0.0
+    functions = {name: ns[name] for name in style.LOSS_FUNCTIONS}
+    got = style.graded_histories("texture", {"texture": (None, _fake_history(100.0))},
+                                 ns["style_transfer"], functions)["texture"]
+    image, history = ns["style_transfer"](**small, verbose=False)
+    assert len(got["style"]) == 2 and max(got["content"]) == 0.0
+    assert got["style"][0] == pytest.approx(history["style"][0], rel=1e-4)      # same start
+    assert got["style"][1] == pytest.approx(history["style"][-1], rel=0.02)     # uint8 rounding
