@@ -7,7 +7,9 @@ then runs, as separate executions:
 1. ``restore(token, imports, names)``: puts back what student code may have
    replaced since: functions and classes of the protected modules (``numpy``,
    ``helpers`` and any listed in the notebook's ``course.protect`` metadata), the
-   methods of their classes, ``builtins``, ``sys.modules`` entries, IPython's
+   methods of their classes, the public constants of the ``helpers`` modules
+   (``mnist_classifier.CONFIDENCE``, the ``RECIPES`` of the graded runs: plain data
+   under UPPER_CASE names, rebound or changed in place), ``builtins``, ``sys.modules`` entries, IPython's
    input/AST transformers and the shell's methods; re-runs the source notebook's
    import lines (so ``np``, ``checks`` ... are the real modules again) and drops
    notebook globals that shadow builtins the tests use. Prints ``token``.
@@ -25,6 +27,9 @@ inside it that targets this module on purpose (see the README).
 from __future__ import annotations
 
 import builtins
+import copy
+import pathlib
+import re
 import sys
 import types
 
@@ -52,6 +57,48 @@ def _protected_value(v):
     t = type(v)
     return callable(v) and ((t.__module__ or "").split(".")[0] in ("numpy", "builtins", "functools")
                             or "cython" in t.__name__)
+
+
+_PLAIN = (str, bytes, int, float, complex, bool, type(None), pathlib.PurePath)
+_CONSTANT_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _plain(v, depth=0):
+    """Plain data: numbers, strings, paths, and dicts/lists/tuples/sets of them."""
+    if depth > 8:
+        return False
+    if isinstance(v, dict):
+        return all(_plain(k, depth + 1) and _plain(x, depth + 1) for k, x in v.items())
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return all(_plain(x, depth + 1) for x in v)
+    return isinstance(v, _PLAIN)
+
+
+def _constants(name, mod):
+    """A course module's public constants (UPPER_CASE names holding plain data), copied."""
+    if not (name == "helpers" or name.startswith("helpers.")):
+        return {}
+    return {k: copy.deepcopy(v) for k, v in vars(mod).items()
+            if _CONSTANT_NAME.fullmatch(k) and _plain(v)}
+
+
+def _equal(a, b):
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # noqa: BLE001 - a value that cannot be compared has changed
+        return False
+
+
+def _put_back(mod, k, saved):
+    """Restore constant ``k`` of ``mod`` to ``saved``, in place for a dict or list."""
+    current = vars(mod).get(k)
+    if type(current) is type(saved) and isinstance(saved, dict):
+        current.clear()
+        current.update(copy.deepcopy(saved))
+    elif type(current) is type(saved) and isinstance(saved, list):
+        current[:] = copy.deepcopy(saved)
+    else:
+        setattr(mod, k, copy.deepcopy(saved))
 
 
 def _same(a, b):
@@ -90,18 +137,19 @@ def capture(protect=DEFAULT_PROTECT):
             importlib.import_module(name)
         except Exception:  # noqa: BLE001
             pass
-    modules, classes = {}, {}
+    modules, classes, constants = {}, {}, {}
     for name in _module_names(protect) + [n for n in _IPYTHON if n in sys.modules]:
         mod = sys.modules[name]
         attrs = {k: v for k, v in vars(mod).items() if _protected_value(v)}
         modules[name] = (mod, attrs)
+        constants[name] = _constants(name, mod)
         for v in attrs.values():
             if isinstance(v, type) and getattr(v, "__module__", None) == name and v not in classes:
                 classes[v] = {k: a for k, a in vars(v).items() if _protected_value(a)}
     shell = _shell()
     _STATE.clear()
     _STATE.update(
-        modules=modules, classes=classes, builtins=dict(vars(builtins)),
+        modules=modules, classes=classes, constants=constants, builtins=dict(vars(builtins)),
         print=builtins.print, hooks=_hooks(shell),
         shell_attrs=set(vars(shell)) if shell is not None else set(),
         sys=(sys.displayhook, sys.excepthook, sys.stdout, sys.stderr),
@@ -139,6 +187,8 @@ def changes():
             out.append(f"sys.modules[{name!r}]")
         current = vars(mod)
         out += [f"{name}.{k}" for k, v in attrs.items() if not _same(current.get(k), v)]
+        out += [f"{name}.{k}" for k, v in _STATE["constants"].get(name, {}).items()
+                if not _equal(current.get(k), v)]
     for cls, attrs in _STATE["classes"].items():
         current = vars(cls)
         where = f"{cls.__module__}.{cls.__qualname__}"
@@ -172,6 +222,9 @@ def restore(token, imports="", names=()):
         for k, v in attrs.items():
             if current.get(k) is not v:
                 setattr(mod, k, v)
+        for k, v in _STATE["constants"].get(name, {}).items():
+            if not _equal(current.get(k), v):
+                _put_back(mod, k, v)
     for cls, attrs in _STATE["classes"].items():
         current = dict(vars(cls))
         for k, v in attrs.items():

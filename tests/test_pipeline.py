@@ -212,6 +212,28 @@ def test_replacing_keras_to_match_a_wrong_answer_scores_nothing(tmp_path):
     assert result.score == result.max_score - 2, result
 
 
+def test_loosening_a_checker_tolerance_scores_nothing(tmp_path):
+    """A wrong rnn_step_forward (no bias) plus a cell that sets the checkers' tolerances to
+    1e9: the guard puts the constants back before each test, so the submission scores what
+    the same mistake scores without the cell (measured without that guard: 13 vs 8 of 18)."""
+    a = "rnn_captioning"
+    nb = nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
+    impl = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"{a}_step_forward_impl")
+    assert "np.tanh(x @ Wx + prev_h @ Wh + b)" in impl.source
+    impl.source = impl.source.replace("np.tanh(x @ Wx + prev_h @ Wh + b)", "np.tanh(x @ Wx + prev_h @ Wh)")
+    subs = tmp_path / "subs"
+    _submission(subs, "wrong", a, text=nbformat.writes(nb))
+    nb.cells.insert(nb.cells.index(impl) + 1, nbformat.v4.new_code_cell(
+        "import helpers.checks.rnn_captioning as _r\n"
+        "_r.FWD_TOL = _r.GRAD_TOL = 1e9\n"))
+    _submission(subs, "loose", a, text=nbformat.writes(nb))
+    results = {r.student: r for r in grading.grade(subs, work=tmp_path / "work", names=[a],
+                                                    feedback=False)}
+    assert {r.status for r in results.values()} == {"graded"}, results
+    assert results["wrong"].score < results["wrong"].max_score, results
+    assert results["loose"].score == results["wrong"].score, results
+
+
 def _bound_names(tree):
     """Names a cell binds itself: assignments, defs, arguments, imports, loop/with/except targets."""
     import ast

@@ -104,6 +104,34 @@ def test_grading_refuses_without_sandbox(tmp_path, monkeypatch, capsys):
     assert "cannot grade safely" in capsys.readouterr().err
 
 
+def test_guard_restores_course_constants(monkeypatch, capsys):
+    """The graded runs' recipes and the quality meter's thresholds are plain data: a
+    submission that lowers mnist_classifier.CONFIDENCE or shortens a recipe gets them put
+    back before each test, and a test during which they change fails."""
+    from helpers import gan_training, mnist_classifier, style
+    from helpers.checks import _compare
+    monkeypatch.setattr(guard, "_STATE", {})
+    guard.capture()
+    recipes = gan_training.RECIPES
+    monkeypatch.setattr(mnist_classifier, "CONFIDENCE", 0.0)
+    monkeypatch.setitem(recipes["DCGAN"], "steps", 1)                  # changed in place
+    monkeypatch.setitem(style.RECIPES, "pairs", {})
+    monkeypatch.setattr(_compare, "EXPECTED_DIR", _compare.EXPECTED_DIR / "forged")
+    changed = set(guard.changes())
+    assert {"helpers.mnist_classifier.CONFIDENCE", "helpers.gan_training.RECIPES",
+            "helpers.style.RECIPES", "helpers.checks._compare.EXPECTED_DIR"} <= changed
+    with pytest.raises(AssertionError, match="replaced .*CONFIDENCE|replaced .*RECIPES"):
+        guard.finish("tok-1")
+    guard.restore("tok-2")
+    assert mnist_classifier.CONFIDENCE == 0.9 and gan_training.RECIPES["DCGAN"]["steps"] == 1500
+    assert gan_training.RECIPES is recipes, "a dict constant is restored in place"
+    assert len(style.RECIPES["pairs"]) == 2 and _compare.EXPECTED_DIR.name == "expected"
+    assert guard.changes() == []
+    assert "tok-2" in capsys.readouterr().out
+    # private caches (loaded data and models) are not constants: they may change
+    assert not any("_CACHE" in c or "_MODEL" in c for c in changed)
+
+
 def test_guard_restores_and_reports_replacements(capsys):
     import numpy
     import helpers.checks._compare as cmp
