@@ -97,6 +97,24 @@ def test_classifier_scores_real_digits_and_noise():
         clf.score_samples(np.zeros((2, 30, 30)))
 
 
+def test_graded_meter_ignores_changes_to_the_cached_classifier(monkeypatch):
+    """Scaling the cached classifier's logits makes noise "confident"; in a grading kernel
+    the meter builds the classifier afresh from its weights file, so that does not count."""
+    from helpers import guard
+    from helpers import mnist_classifier as clf
+    noise = np.random.default_rng(1).uniform(-1, 1, (200, 784)).astype(np.float32)
+    tampered = clf.build_classifier()
+    tampered.set_weights([w * 1e4 if i >= len(tampered.weights) - 2 else w
+                          for i, w in enumerate(clf.load_classifier().get_weights())])
+    monkeypatch.setattr(clf, "_MODEL", tampered)
+    monkeypatch.setattr(guard, "_STATE", {})
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+    assert clf.score_samples(noise)["confident"] > 0.5, "the tampered cached model is used outside grading"
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    assert clf.load_classifier() is not tampered
+    assert clf.score_samples(noise)["confident"] == 0
+
+
 def test_classifier_blends_have_two_classes():
     from helpers import mnist_classifier as clf
     x = np.stack([np.full((28, 28), v, np.float32) for v in (-1.0, 1.0, 0.0)])
