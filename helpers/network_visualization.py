@@ -112,22 +112,26 @@ def randomization_run(compute_saliency_maps, model, X, y, saliency=None, layers=
     return randomized_maps, correlations
 
 
-def fooling_run(make_fooling_image, model, X, names, seed=0):
+def fooling_run(make_fooling_image, model, X, names, seed=0, judge=None):
     """Fool the model on every image, each with a random target class.
 
     Inputs:
     - make_fooling_image(X, target_y, model) -> (1, H, W, 3) image.
     - model: the pretrained network; X: (N, H, W, 3) images; names: N image names.
     - seed: the targets are ``np.random.default_rng(seed).integers(0, 1000, size=N)``.
+    - judge: the network that classifies the fooling images (default ``model``); the graded
+      run passes a fresh copy, so a make_fooling_image that changes the weights of the
+      model it is given (a huge bias for the target class) fools nothing.
 
     Returns:
     - targets: (N,) int target classes.
-    - fooled: list of N bools, whether ``model`` predicts the target for the fooling image.
+    - fooled: list of N bools, whether ``judge`` predicts the target for the fooling image.
     - rel_changes: list of N floats, ||X_fool - X||_2 / ||X||_2 per image.
     - X_fool: (N, H, W, 3) the fooling images.
     Prints one line per image (with the number of forward passes) and a summary.
     """
     from helpers.pretrained import class_name
+    judge = model if judge is None else judge
     rng = np.random.default_rng(seed)
     targets = rng.integers(0, 1000, size=len(X))
     fooled, rel_changes, X_fool = [], [], []
@@ -138,7 +142,7 @@ def fooling_run(make_fooling_image, model, X, names, seed=0):
         if Xf.shape != X[i:i + 1].shape:
             raise AssertionError(f"make_fooling_image returned shape {Xf.shape}, "
                                  f"expected {X[i:i + 1].shape}")
-        pred = int(np.argmax(model(Xf, training=False)))
+        pred = int(np.argmax(judge(Xf, training=False)))
         fooled.append(bool(pred == targets[i]))
         rel_changes.append(float(np.linalg.norm(Xf - X[i:i + 1]) / np.linalg.norm(X[i:i + 1])))
         X_fool.append(Xf[0])
@@ -150,26 +154,29 @@ def fooling_run(make_fooling_image, model, X, names, seed=0):
 
 
 def class_visualization_run(create_class_visualization, model, targets=(76, 366),
-                            num_iterations=100, seed=0):
+                            num_iterations=100, seed=0, judge=None):
     """Visualize each class of ``targets`` from noise and classify the result.
 
     Inputs:
     - create_class_visualization(target_y, model, num_iterations=..., seed=...) ->
       (1, H, W, 3) image.
     - model: the pretrained network.
+    - judge: the network that classifies the results (default ``model``; the graded run
+      passes a fresh copy, see :func:`fooling_run`).
 
     Returns:
     - visualizations: {target: (Xv, p)}, Xv the (1, H, W, 3) image, p the (1000,) softmax
-      probabilities ``model`` gives it. Prints one line per class.
+      probabilities ``judge`` gives it. Prints one line per class.
     """
     import tensorflow as tf
     from helpers.pretrained import class_name
+    judge = model if judge is None else judge
     visualizations = {}
     for target in targets:
         t0 = time.time()
         Xv = np.asarray(create_class_visualization(target, model, num_iterations=num_iterations,
                                                    seed=seed), np.float32)
-        p = tf.nn.softmax(model(Xv, training=False)).numpy()[0]
+        p = tf.nn.softmax(judge(Xv, training=False)).numpy()[0]
         visualizations[target] = (Xv, p)
         print(f"class {target} ({class_name(target)}): predicted {class_name(p.argmax())} with "
               f"p={p.max():.3f}, p(target)={p[target]:.3f}  ({time.time() - t0:.0f} s)")
@@ -210,7 +217,8 @@ def graded_fooling(notebook_fooled, notebook_rel_changes, make_fooling_image):
 
     In a grading kernel: runs :func:`fooling_run` here with the submission's
     ``make_fooling_image`` on ``RECIPES["fooling"]``'s images and targets, judged by the
-    pretrained network; the notebook's lists are ignored. Elsewhere: returns the notebook's
+    pretrained network (a fresh copy, not the model make_fooling_image gets); the notebook's
+    lists are ignored. Elsewhere: returns the notebook's
     ``fooled`` and ``rel_changes``, or raises AssertionError if either is None.
     """
     if not env.grading_kernel():
@@ -221,7 +229,8 @@ def graded_fooling(notebook_fooled, notebook_rel_changes, make_fooling_image):
     print("graded run: the fooling images made here with your make_fooling_image")
     X, _, names = pretrained.example_images(recipe["images"])
     _, fooled, rel_changes, _ = fooling_run(make_fooling_image, pretrained.load_pretrained(), X,
-                                            names, seed=recipe["seed"])
+                                            names, seed=recipe["seed"],
+                                            judge=pretrained.fresh_pretrained())
     return fooled, rel_changes
 
 
@@ -230,7 +239,8 @@ def graded_visualizations(notebook_visualizations, create_class_visualization):
 
     In a grading kernel: runs :func:`class_visualization_run` here with the submission's
     ``create_class_visualization`` on ``RECIPES["class visualization"]`` (classes, steps,
-    seed), classified by the pretrained network; ``notebook_visualizations`` is ignored.
+    seed), classified by a fresh copy of the pretrained network; ``notebook_visualizations``
+    is ignored.
     Elsewhere: returns ``notebook_visualizations``, or raises AssertionError if it is None.
     """
     if not env.grading_kernel():
@@ -241,4 +251,4 @@ def graded_visualizations(notebook_visualizations, create_class_visualization):
           f"({recipe['num_iterations']} steps, seed {recipe['seed']})")
     return class_visualization_run(create_class_visualization, pretrained.load_pretrained(),
                                    targets=recipe["targets"], num_iterations=recipe["num_iterations"],
-                                   seed=recipe["seed"])
+                                   seed=recipe["seed"], judge=pretrained.fresh_pretrained())

@@ -310,6 +310,41 @@ def test_graded_fooling_ignores_forged_results(monkeypatch, capsys):
     assert "graded run: the fooling images made here" in out and "fooled 0% of 1 images" in out
 
 
+def test_graded_runs_are_judged_by_a_fresh_network(monkeypatch):
+    """A make_fooling_image / create_class_visualization that rigs the network it can reach
+    (a huge logit bias for the target) fools the rigged network, not the graded judge."""
+    from helpers import network_visualization as netvis
+    from helpers import pretrained
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    monkeypatch.setitem(netvis.RECIPES, "fooling", {"images": ("coffee",), "seed": 0})
+    monkeypatch.setitem(netvis.RECIPES, "class visualization",
+                        {"targets": (76,), "num_iterations": 3, "seed": 0})
+    cached = pretrained.load_pretrained()
+    logits = cached.get_layer("logits")
+    saved = logits.bias.numpy().copy()
+
+    def rig(target_y):
+        logits.bias.assign(saved + 1e4 * np.eye(1000, dtype=np.float32)[target_y])
+
+    def rigged_fooling(X, target_y, model):
+        rig(target_y)
+        return np.asarray(X)
+
+    def rigged_visualization(target_y, model, num_iterations=100, seed=0):
+        rig(target_y)
+        return np.random.default_rng(seed).uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)
+    try:
+        fooled, _ = netvis.graded_fooling(None, None, rigged_fooling)
+        X, _, _ = pretrained.example_images(("coffee",))
+        target = int(np.random.default_rng(0).integers(0, 1000, size=1)[0])
+        assert int(np.argmax(cached(X, training=False))) == target, "the rig works on the cached model"
+        assert fooled == [False]
+        vis = netvis.graded_visualizations(None, rigged_visualization)
+        assert vis[76][1][76] < 0.5
+    finally:
+        logits.bias.assign(saved)
+
+
 def test_graded_visualizations_and_correlations_ignore_forged_results(monkeypatch, capsys):
     from helpers import network_visualization as netvis
     monkeypatch.setenv("COURSE_GRADING", "1")
