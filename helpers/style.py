@@ -187,9 +187,16 @@ def loss_meter(settings, functions, model=None):
                  functions["style_loss"](feats, settings["style_layers"], style_targets,
                                          settings["style_weights"]),
                  functions["tv_loss"](x, settings["tv_weight"])]
-        parts = [float(np.asarray(part)) for part in parts]
+        parts = [_scalar(part, name) for part, name in zip(parts, LOSS_FUNCTIONS[2:])]
         return dict(zip(LOSS_NAMES, [sum(parts)] + parts))
     return measure
+
+
+def _scalar(value, name):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.size != 1:
+        raise AssertionError(f"{name} returned shape {arr.shape}; expected a scalar loss")
+    return float(arr.reshape(-1)[0])
 
 
 def returned_image(image, like, label):

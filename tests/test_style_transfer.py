@@ -463,6 +463,9 @@ def test_graded_histories_measure_the_returned_image(monkeypatch, ref):
         style.graded_histories("texture", None, no_image, functions)
     with pytest.raises(ValueError, match="needs the functions tv_loss"):
         style.loss_meter(small, {**functions, "tv_loss": None})
+    vector = {**functions, "content_loss": lambda w, a, b: tf.zeros(2)}
+    with pytest.raises(AssertionError, match=r"content_loss returned shape \(2,\); expected a scalar"):
+        style.loss_meter(small, vector)(style.start_image(small))
 
 
 def test_graded_recipe_runs_the_real_loop(monkeypatch):
