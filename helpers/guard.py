@@ -9,8 +9,8 @@ then runs, as separate executions:
    ``helpers`` and any listed in the notebook's ``course.protect`` metadata), the
    methods of their classes, the public constants of the ``helpers`` modules
    (``mnist_classifier.CONFIDENCE``, the ``RECIPES`` of the graded runs: plain data
-   under UPPER_CASE names, rebound or changed in place), ``builtins``, ``sys.modules`` entries, IPython's
-   input/AST transformers and the shell's methods; re-runs the source notebook's
+   under UPPER_CASE names, rebound or changed in place), ``builtins``,
+   ``sys.modules`` entries, IPython's input/AST transformers and the shell's methods; re-runs the source notebook's
    import lines (so ``np``, ``checks`` ... are the real modules again) and drops
    notebook globals that shadow builtins the tests use. Prints ``token``.
 2. the test cell itself, followed by ``finish(token)``: fails the cell if any of
