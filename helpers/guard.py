@@ -10,9 +10,10 @@ then runs, as separate executions:
    methods of their classes, the public constants of the ``helpers`` modules
    (``mnist_classifier.CONFIDENCE``, the ``RECIPES`` of the graded runs: plain data
    under UPPER_CASE names, rebound or changed in place), ``builtins``,
-   ``sys.modules`` entries, IPython's input/AST transformers and the shell's methods; re-runs the source notebook's
-   import lines (so ``np``, ``checks`` ... are the real modules again) and drops
-   notebook globals that shadow builtins the tests use. Prints ``token``.
+   ``sys.modules`` entries, IPython's input/AST transformers and the shell's
+   methods; re-runs the source notebook's import lines (so ``np``, ``checks`` ...
+   are the real modules again) and drops notebook globals that shadow builtins the
+   tests use. Prints ``token``.
 2. the test cell itself, followed by ``finish(token)``: fails the cell if any of
    the above was replaced *while the test ran* (e.g. by the student's function
    when the test called it), else prints ``token``.
