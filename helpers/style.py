@@ -170,6 +170,7 @@ def loss_meter(settings, functions, model=None):
     sum), with ``functions``: {name: function} for every name in :data:`LOSS_FUNCTIONS`,
     with the quiz's signatures. x: (1, H, W, 3) preprocessed image.
     """
+    from helpers.checks.style_transfer import _scalar
     missing = [name for name in LOSS_FUNCTIONS if not callable(functions.get(name))]
     if missing:
         raise ValueError(f"loss_meter needs the functions {', '.join(missing)}")
@@ -187,16 +188,10 @@ def loss_meter(settings, functions, model=None):
                  functions["style_loss"](feats, settings["style_layers"], style_targets,
                                          settings["style_weights"]),
                  functions["tv_loss"](x, settings["tv_weight"])]
-        parts = [_scalar(part, name) for part, name in zip(parts, LOSS_FUNCTIONS[2:])]
+        parts = [float(_scalar(part, "the loss", name))
+                 for part, name in zip(parts, LOSS_FUNCTIONS[2:])]
         return dict(zip(LOSS_NAMES, [sum(parts)] + parts))
     return measure
-
-
-def _scalar(value, name):
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.size != 1:
-        raise AssertionError(f"{name} returned shape {arr.shape}; expected a scalar loss")
-    return float(arr.reshape(-1)[0])
 
 
 def returned_image(image, like, label):
