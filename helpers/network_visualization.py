@@ -188,9 +188,7 @@ def class_visualization_run(create_class_visualization, model, targets=(76, 366)
 # ----------------------------------------------------------------------------------------
 
 def _notebook_value(value, what, cell):
-    if value is None:
-        raise AssertionError(f"no {what}: run the cell above ({cell}) first")
-    return value
+    return env.notebook_result(value, f"no {what}: run the cell above ({cell}) first")
 
 
 def graded_correlations(notebook_correlations, compute_saliency_maps):

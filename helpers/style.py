@@ -224,10 +224,9 @@ def graded_histories(name, notebook_runs, style_transfer, functions=None):
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}: expected one of {sorted(RECIPES)}")
     if not env.grading_kernel():
-        if notebook_runs is None:
-            raise AssertionError(f"no {name} results: run the cell above (it runs the {name} "
-                                 "with your style_transfer) first")
-        return {k: v[1] if isinstance(v, tuple) else v for k, v in notebook_runs.items()}
+        runs = env.notebook_result(notebook_runs, f"no {name} results: run the cell above (it "
+                                   f"runs the {name} with your style_transfer) first")
+        return {k: v[1] if isinstance(v, tuple) else v for k, v in runs.items()}
     if functions is None:
         raise ValueError("graded_histories needs the loss functions to measure the returned images")
     print(f"graded run: the {name} recipe run here with your style_transfer, its losses "
