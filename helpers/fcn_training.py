@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from helpers import env  # noqa: F401  (quiet TF before importing it)
 from helpers.data import segmentation
 

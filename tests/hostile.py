@@ -14,7 +14,6 @@ Nothing here is specific to one quiz except the optional ``fake`` source.
 from __future__ import annotations
 
 import copy
-import json
 import textwrap
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """The conv_1x1 checker passes correct solutions written differently and names mistakes."""
 import keras
-import numpy as np
 import pytest
 
 from helpers.checks import CheckFailed

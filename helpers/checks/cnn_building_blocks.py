@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._compare import as_array, call, expect_close, expect_equal, expect_shape, fail, passed
+from ._compare import as_array, call, expect_close, expect_shape, fail, passed
 
 
 def _first(out):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
 from . import rnn_captioning as _rnn
 from ._compare import call, expect_close, passed
 from .rnn_captioning import (_grad_check, _sequence_backward, _unpack, eval_numerical_gradient_array,
