@@ -1,10 +1,11 @@
-"""``python -m helpers <command>``: the instructor's command line.
+"""``python -m helpers <command>``: the course's command line (instructors; ``check`` for students).
 
 Commands:
   build              regenerate notebooks/ (the student release) from solutions/
   grade DIR          autograde DIR/<student>/<assignment>/*.ipynb; table, CSV, feedback
                      (each kernel sandboxed; --workers N in parallel; --scheduler ADDR on Dask)
   demo               build, grade two demo students (reference, untouched), print grades
+  check NOTEBOOK     grade your own notebook with the hidden tests; print the points lost
   author SRC DEST    turn a percent script into an nbgrader source notebook
 """
 from __future__ import annotations
@@ -38,6 +39,12 @@ def main(argv=None):
                               "memory_mb=2048 (cell_timeout, cpu_seconds, max_processes, output_mb)")
     p_demo = sub.add_parser("demo", help="build, grade the demo submissions, print grades")
     p_demo.add_argument("--out", help="grading folder (default grading/demo)")
+    p_check = sub.add_parser("check", help="grade your own notebook with the hidden tests")
+    p_check.add_argument("notebook", help="the .ipynb to grade (it is copied, not changed)")
+    p_check.add_argument("--assignment", help="its assignment (default: from its name or folder)")
+    p_check.add_argument("--out", help="grading folder (default grading/self-check)")
+    p_check.add_argument("--no-sandbox", action="store_true",
+                         help="run it without the sandbox even where this machine has one")
     p_author = sub.add_parser("author", help="percent script -> source notebook")
     p_author.add_argument("script")
     p_author.add_argument("notebook")
@@ -71,6 +78,17 @@ def main(argv=None):
         print(f"Grades CSV: {grading.Path(work) / 'grades.csv'}")
     elif args.command == "demo":
         grading.demo(work=args.out)
+    elif args.command == "check":
+        from helpers import self_check
+        from helpers.sandbox import SandboxUnavailable
+        try:
+            result, lost = self_check.check(args.notebook, args.assignment, work=args.out,
+                                            sandbox=False if args.no_sandbox else None)
+        except (FileNotFoundError, ValueError, SandboxUnavailable) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(self_check.report(result, lost, work=args.out)))
+        return 0 if result.status == "graded" else 1
     elif args.command == "author":
         from helpers.authoring import write_notebook
         write_notebook(args.script, args.notebook)

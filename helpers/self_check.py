@@ -1,0 +1,136 @@
+"""``python -m helpers check NOTEBOOK``: grade your own notebook with the hidden tests.
+
+For self-learners (and students before they hand in): the notebook is autograded exactly
+as an instructor's ``grade`` command would grade it (same hidden tests, same graded runs
+that retrain from your functions, same limits), and the points each graded cell lost are
+printed with the error that cell raised::
+
+    $ .venv/bin/python -m helpers check notebooks/conv_1x1/conv_1x1.ipynb
+    conv_1x1: 3/5 points
+    lost points:
+      conv_1x1_hidden (2 of 2 points): AssertionError: conv_1x1: your layer ...
+    feedback: grading/self-check/feedback/you/conv_1x1/conv_1x1.html
+
+The notebook is copied; nothing next to it is changed. The work happens in
+``grading/self-check/`` (git-ignored). An unchanged notebook is not graded twice.
+
+Your own code runs in the sandbox where this machine has one (Linux with bubblewrap);
+elsewhere (macOS, a container without namespaces) it runs without it, as your notebook
+does in JupyterLab, and the command says so.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from helpers import grading
+
+#: The folder name the checked notebook is graded under (``grading/self-check/*/you/``).
+STUDENT = "you"
+
+
+def assignment_of(notebook, assignment=None, solutions=grading.SOLUTIONS):
+    """The assignment a notebook belongs to: ``assignment`` if given, else its file name
+    (``gans.ipynb``) or its folder (``gans/``). Raises ValueError naming the choices."""
+    names = grading.assignments(solutions)
+    path = Path(notebook)
+    if assignment is not None:
+        if assignment not in names:
+            raise ValueError(f"unknown assignment {assignment!r}: expected one of {', '.join(names)}")
+        return assignment
+    for guess in (path.stem, path.resolve().parent.name):
+        if guess in names:
+            return guess
+    raise ValueError(f"cannot tell which assignment {path} is (its name and folder are none of "
+                     f"{', '.join(names)}): pass --assignment NAME")
+
+
+def check(notebook, assignment=None, work=None, sandbox=None, log=print,
+          solutions=grading.SOLUTIONS):
+    """Autograde one notebook with the hidden tests and report the points lost.
+
+    Inputs:
+    - notebook: path of the .ipynb to grade (any name; it is copied).
+    - assignment: its assignment, or None to take it from the file or folder name.
+    - work: the grading folder (default ``grading/self-check``).
+    - sandbox: True (refuse to run without it), False (never), None (use it where this
+      machine has it, else say so and run without it).
+    Returns (result, lost): the :class:`~helpers.grading.Result` and a list of
+    (grade_id, points lost, max points, message) for every graded cell below full marks.
+    """
+    from helpers.sandbox import SandboxUnavailable, sandbox_problem
+    path = Path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"no notebook at {path}")
+    name = assignment_of(path, assignment, solutions)
+    work = Path(work or grading.WORK / "self-check").resolve()
+    if sandbox is None:
+        problem = sandbox_problem()
+        if problem:
+            log(f"note: no sandbox on this machine ({problem}); your code runs with your "
+                "rights, as it does in JupyterLab.")
+        sandbox = not problem
+    elif sandbox and sandbox_problem():
+        raise SandboxUnavailable(f"no sandbox here: {sandbox_problem()}")
+    inbox = work / "inbox"
+    shutil.rmtree(inbox, ignore_errors=True)
+    (inbox / STUDENT / name).mkdir(parents=True)
+    shutil.copyfile(path, inbox / STUDENT / name / f"{name}.ipynb")
+    log(f"Grading {path} as the assignment {name!r}, with its hidden tests. Graded runs "
+        "(training, optimization) run again from your functions: this can take minutes.")
+    quiet = (lambda *a, **k: None)
+    (result,) = grading.grade(inbox, work=work, names=[name], solutions=solutions,
+                              workers=1, sandbox=sandbox, log=quiet)
+    lost = lost_points(work, name) if result.status in ("graded", "incomplete") else []
+    return result, lost
+
+
+def lost_points(work, assignment, student=STUDENT):
+    """[(grade_id, points lost, max points, message)] of the graded cells below full marks,
+    in notebook order, from the gradebook and the autograded notebook under ``work``."""
+    import nbformat
+    api = grading._api(work, submitted="staged", record=True)
+    with api.gradebook as gb:
+        sub = gb.find_submission(assignment, student)
+        scores = {(nb.name, g.name): (g.score or 0.0, g.max_score or 0.0)
+                  for nb in sub.notebooks for g in nb.grades}
+    lost = []
+    for nb_path in sorted((Path(work) / "autograded" / student / assignment).glob("*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            score, top = scores.get((nb_path.stem, grade_id), (0.0, 0.0))
+            if grade_id and top and score < top:
+                lost.append((grade_id, top - score, top, _error_of(cell)))
+    return lost
+
+
+def _error_of(cell):
+    """The error a graded code cell ended with, one line; for a cell without one, why not."""
+    if cell.cell_type != "code":
+        return "graded by hand (a written answer)"
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            name, value = out.get("ename", "Error"), " ".join(str(out.get("evalue", "")).split())
+            if name == "NotImplementedError" and not value:
+                value = "a function it calls is not written yet (its cell still raises this)"
+            return (f"{name}: {value}" if value else name)[:400]
+    return "did not run to its end (an earlier error, a time or memory limit, or the cell was changed)"
+
+
+def report(result, lost, work=None):
+    """The lines ``python -m helpers check`` prints."""
+    work = Path(work or grading.WORK / "self-check")
+    lines = [f"{result.assignment}: {result.score:g}/{result.max_score:g} points"]
+    if result.status != "graded" or result.reason:
+        lines.append(f"  {result.status}: {result.reason}")
+    if lost:
+        lines.append("lost points:")
+        for grade_id, points, top, message in lost:
+            lines.append(f"  {grade_id} ({points:g} of {top:g} points): {message}")
+    elif result.status == "graded" and result.score == result.max_score:
+        lines.append("full marks.")
+    feedback = sorted((work / "feedback" / STUDENT / result.assignment).glob("*.html"))
+    if feedback and result.status in ("graded", "incomplete"):   # else an older run's page
+        lines.append(f"feedback: {feedback[0]}")
+    return lines
