@@ -76,8 +76,10 @@ def check(notebook, assignment=None, work=None, sandbox=None, log=print,
     shutil.rmtree(inbox, ignore_errors=True)
     (inbox / STUDENT / name).mkdir(parents=True)
     shutil.copyfile(path, inbox / STUDENT / name / f"{name}.ipynb")
+    limit = grading.limits_for(name, solutions).wall_timeout
     log(f"Grading {path} as the assignment {name!r}, with its hidden tests. Graded runs "
-        "(training, optimization) run again from your functions: this can take minutes.")
+        "(training, optimization) run again from your functions: this can take minutes "
+        f"(at most {limit / 60:.0f}, the notebook's time limit).")
     quiet = (lambda *a, **k: None)
     (result,) = grading.grade(inbox, work=work, names=[name], solutions=solutions,
                               workers=1, sandbox=sandbox, log=quiet)
