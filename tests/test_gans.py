@@ -466,3 +466,21 @@ def test_train_gan_keeps_the_average_of_the_generator():
     with pytest.raises(ValueError, match=r"x_train must be \(M, 784\)"):
         train_gan(discriminator(), generator(8), discriminator_loss, generator_loss, 1, "t",
                   train_step=train_step, sample_noise=sample_noise, noise_dim=8, x_train=x[:10, :5])
+
+
+def test_graded_recipes_are_the_notebooks_training_cells():
+    """A student's run of a training cell and the graded run of its quality test train alike:
+    the same steps, batch and weight averaging as gan_training.RECIPES."""
+    import json
+    from helpers.gan_training import RECIPES
+    from helpers.grading import SOLUTIONS
+    nb = json.loads((SOLUTIONS / "gans" / "gans.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in nb["cells"] if "= train_gan(" in "".join(c["source"])]
+    found = {}
+    for src in cells:
+        label = re.search(r'train_gan\([^"]*"([^"]+)"', src).group(1)
+        steps = int(re.search(r"^\w+_STEPS = (\d+)$", src, re.M).group(1))
+        batch = re.search(r"batch_size=(\d+)", src)
+        found[label] = {"steps": steps, "batch_size": int(batch.group(1)) if batch else 64,
+                        "average": "G_avg=" in src}
+    assert found == RECIPES
