@@ -6,10 +6,12 @@ that retrain from your functions, same limits), and the points each graded cell 
 printed with the error that cell raised::
 
     $ .venv/bin/python -m helpers check notebooks/conv_1x1/conv_1x1.ipynb
-    conv_1x1: 3/5 points
+    Grading notebooks/conv_1x1/conv_1x1.ipynb as the assignment 'conv_1x1', with its hidden ...
+    conv_1x1: 0/3 points
     lost points:
-      conv_1x1_hidden (2 of 2 points): AssertionError: conv_1x1: your layer ...
-    feedback: grading/self-check/feedback/you/conv_1x1/conv_1x1.html
+      conv_1x1_matches_dense (2 of 2 points): CheckFailed: ✘ conv_1x1: not implemented yet. ...
+      conv_1x1_kernel_shape (1 of 1 points): NotImplementedError: a function it calls is not ...
+    feedback: .../grading/self-check/feedback/you/conv_1x1/conv_1x1.html
 
 The notebook is copied; nothing next to it is changed. The work happens in
 ``grading/self-check/`` (git-ignored). An unchanged notebook is not graded twice.
@@ -25,7 +27,8 @@ from pathlib import Path
 
 from helpers import grading
 
-#: The folder name the checked notebook is graded under (``grading/self-check/*/you/``).
+#: The default grading folder, and the student name the notebook is graded under there.
+WORK = grading.WORK / "self-check"
 STUDENT = "you"
 
 
@@ -63,7 +66,7 @@ def check(notebook, assignment=None, work=None, sandbox=None, log=print,
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}")
     name = assignment_of(path, assignment, solutions)
-    work = Path(work or grading.WORK / "self-check").resolve()
+    work = Path(work or WORK).resolve()
     if sandbox is None:
         problem = sandbox_problem()
         if problem:
@@ -122,7 +125,7 @@ def _error_of(cell):
 
 def report(result, lost, work=None):
     """The lines ``python -m helpers check`` prints."""
-    work = Path(work or grading.WORK / "self-check")
+    work = Path(work or WORK)
     lines = [f"{result.assignment}: {result.score:g}/{result.max_score:g} points"]
     if result.status != "graded" or result.reason:
         lines.append(f"  {result.status}: {result.reason}")
