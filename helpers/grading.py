@@ -559,6 +559,8 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
             if not ok:
                 res.status, res.reason = "malformed", reason
         if res.status != "graded":
+            if res.status == "malformed":
+                _supersede(work, rec, student, assignment, log)
             results[(student, assignment)] = res
             continue
         nbs = {p.name: (src / p.name).read_bytes()
@@ -656,6 +658,36 @@ def _record(work, rec, payload, out):
     tmp.write_text(json.dumps({**res.__dict__, "key": payload["key"]}))
     os.replace(tmp, path)
     return res
+
+
+def _supersede(work, rec, student, assignment, log):
+    """Move an earlier graded submission aside when the student's new one is malformed.
+
+    Otherwise the gradebook and the feedback page would still show the old grade while
+    grades.csv says "malformed". Nothing is deleted: the earlier notebook, its autograded
+    copy, feedback and result go to ``<work>/superseded/<student>/<assignment>/<time>/``, and
+    its entry leaves the gradebook.
+    """
+    from nbgrader.api import MissingEntry
+    work = Path(work)
+    old = [work / part / student / assignment for part in ("submitted", "staged", "autograded", "feedback")]
+    old.append(_result_path(work, student, assignment))
+    with rec.gradebook as gb:
+        try:
+            score = f"{gb.find_submission(assignment, student).score or 0:g} points"
+            gb.remove_submission(assignment, student)
+        except MissingEntry:
+            score = None
+    if score is None and not any(p.exists() for p in old):
+        return None
+    dest = work / "superseded" / student / assignment / time.strftime("%Y%m%d-%H%M%S")
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in old:
+        if path.exists():
+            shutil.move(str(path), str(dest / (path.parent.parent.name if path.is_dir() else path.name)))
+    log(f"  {student}/{assignment}: the new submission is malformed; the earlier graded one "
+        f"({score or 'not in the gradebook'}) was moved to {dest}")
+    return dest
 
 
 def _last_line(text):

@@ -157,6 +157,37 @@ def test_grade_command_correct_blank_malformed(tmp_path, capsys):
     assert "carol/conv_1x1: malformed" in out and "dave/conv_1x1: missing" in out
 
 
+def test_a_malformed_resubmission_moves_the_earlier_grade_aside(tmp_path):
+    """grades.csv, the gradebook and the feedback agree on the new, malformed submission;
+    the earlier graded one is kept under superseded/, and a valid one is graded again."""
+    a, work = "conv_1x1", tmp_path / "work"
+    subs = tmp_path / "subs"
+    _submission(subs, "ann", a, REPO / "solutions" / a / f"{a}.ipynb")
+    (first,) = grading.grade(subs, work=work, names=[a], workers=1, log=lambda *_: None)
+    assert (first.status, first.score, first.score == first.max_score) == ("graded", 3, True)
+    valid = (subs / "ann" / a / f"{a}.ipynb").read_bytes()
+    said = []
+    (subs / "ann" / a / f"{a}.ipynb").write_text("{not json")
+    (second,) = grading.grade(subs, work=work, names=[a], workers=1, log=said.append)
+    assert (second.status, second.score) == ("malformed", 0)
+    assert any("ann/conv_1x1: the new submission is malformed; the earlier graded one (3 points) "
+               "was moved to" in line for line in said), said
+    api = grading._api(work)
+    with api.gradebook as gb:
+        assert [s.student.id for s in gb.assignment_submissions(a)] == []
+    assert not (work / "feedback" / "ann" / a).exists()
+    (kept,) = (work / "superseded" / "ann" / a).iterdir()
+    assert sorted(p.name for p in kept.iterdir()) == ["autograded", "conv_1x1.json", "feedback",
+                                                     "staged", "submitted"]
+    assert (kept / "submitted" / f"{a}.ipynb").read_bytes() == valid
+    assert "3/3" not in (work / "grades.csv").read_text()
+
+    (subs / "ann" / a / f"{a}.ipynb").write_bytes(valid)
+    (third,) = grading.grade(subs, work=work, names=[a], workers=1, log=lambda *_: None)
+    assert (third.status, third.score) == ("graded", 3)
+    assert (work / "feedback" / "ann" / a / f"{a}.html").exists()
+
+
 def test_grading_refuses_to_work_inside_the_course_folders(tmp_path):
     (tmp_path / "s").mkdir()
     with pytest.raises(ValueError, match="overlaps"):
