@@ -560,7 +560,7 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
                 res.status, res.reason = "malformed", reason
         if res.status != "graded":
             if res.status == "malformed":
-                _supersede(work, rec, student, assignment, log)
+                _supersede(work, rec, student, assignment, "is malformed", log)
             results[(student, assignment)] = res
             continue
         nbs = {p.name: (src / p.name).read_bytes()
@@ -584,7 +584,7 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     total, count = len(payloads), [0]
 
     def on_result(p, out):
-        res = _record(work, rec, p, out)
+        res = _record(work, rec, p, out, log)
         results[(res.student, res.assignment)] = res
         count[0] += 1
         mark = f"{res.score:g}/{res.max_score:g}"
@@ -619,9 +619,11 @@ def _load_done(work, rec, student, assignment, key):
     return res if abs(score - res.score) < 1e-9 else None
 
 
-def _record(work, rec, payload, out):
+def _record(work, rec, payload, out, log=print):
     """Write one worker's result: gradebook (via nbgrader), files, result JSON. Parent only."""
     student, assignment = payload["student"], payload["assignment"]
+    if not out.get("autograded"):    # not graded: an earlier grade must not stand for it
+        _supersede(work, rec, student, assignment, "could not be graded", log)
     res = Result(student, assignment, score=0.0, max_score=out.get("max_score") or 0.0,
                  status=out.get("status", "error"), reason=out.get("reason", ""),
                  seconds=out.get("seconds", 0.0))
@@ -660,13 +662,15 @@ def _record(work, rec, payload, out):
     return res
 
 
-def _supersede(work, rec, student, assignment, log):
-    """Move an earlier graded submission aside when the student's new one is malformed.
+def _supersede(work, rec, student, assignment, why, log):
+    """Move an earlier graded submission aside when the student's new one is malformed or
+    could not be graded (``why`` says which).
 
     Otherwise the gradebook and the feedback page would still show the old grade while
-    grades.csv says "malformed". Nothing is deleted: the earlier notebook, its autograded
-    copy, feedback and result go to ``<work>/superseded/<student>/<assignment>/<time>/``, and
-    its entry leaves the gradebook.
+    grades.csv says "malformed" or "error". Nothing is deleted: the earlier notebook, its
+    autograded copy, feedback and result go to
+    ``<work>/superseded/<student>/<assignment>/<time>/``, and its entry leaves the gradebook.
+    Returns that folder, or None if there was no earlier grade.
     """
     from nbgrader.api import MissingEntry
     work = Path(work)
@@ -674,19 +678,17 @@ def _supersede(work, rec, student, assignment, log):
     old.append(_result_path(work, student, assignment))
     with rec.gradebook as gb:
         try:
-            score = f"{gb.find_submission(assignment, student).score or 0:g} points"
+            score = gb.find_submission(assignment, student).score or 0
             gb.remove_submission(assignment, student)
         except MissingEntry:
-            score = None
-    if score is None and not any(p.exists() for p in old):
-        return None
+            return None                  # never graded: nothing stands for the new one
     dest = work / "superseded" / student / assignment / time.strftime("%Y%m%d-%H%M%S")
     dest.mkdir(parents=True, exist_ok=True)
     for path in old:
         if path.exists():
             shutil.move(str(path), str(dest / (path.parent.parent.name if path.is_dir() else path.name)))
-    log(f"  {student}/{assignment}: the new submission is malformed; the earlier graded one "
-        f"({score or 'not in the gradebook'}) was moved to {dest}")
+    log(f"  {student}/{assignment}: the new submission {why}; the earlier graded one "
+        f"({score:g} points) was moved to {dest}")
     return dest
 
 

@@ -187,6 +187,20 @@ def test_a_malformed_resubmission_moves_the_earlier_grade_aside(tmp_path):
     assert (third.status, third.score) == ("graded", 3)
     assert (work / "feedback" / "ann" / a / f"{a}.html").exists()
 
+    # A submission that could not be graded (what a worker returns when nbgrader fails).
+    said.clear()
+    payload = {"student": "ann", "assignment": a, "notebooks": {f"{a}.ipynb": b"{}"}, "key": "k"}
+    rec = grading._api(work, submitted="staged", record=True)
+    res = grading._record(work, rec, payload, {"status": "error", "reason": "kernel died"}, said.append)
+    assert (res.status, res.score, res.reason) == ("error", 0, "kernel died")
+    assert len(said) == 1 and "ann/conv_1x1: the new submission could not be graded; the earlier " \
+        "graded one (3 points) was moved to" in said[0], said
+    assert len(list((work / "superseded" / "ann" / a).iterdir())) == 2
+    assert not (work / "feedback" / "ann" / a).exists()
+    assert (work / "submitted" / "ann" / a / f"{a}.ipynb").read_bytes() == b"{}"
+    with api.gradebook as gb:
+        assert [s.student.id for s in gb.assignment_submissions(a)] == []
+
 
 def test_grading_refuses_to_work_inside_the_course_folders(tmp_path):
     (tmp_path / "s").mkdir()
