@@ -674,8 +674,9 @@ def _supersede(work, rec, student, assignment, why, log):
     """
     from nbgrader.api import MissingEntry
     work = Path(work)
-    old = [work / part / student / assignment for part in ("submitted", "staged", "autograded", "feedback")]
-    old.append(_result_path(work, student, assignment))
+    old = {part: work / part / student / assignment
+           for part in ("submitted", "staged", "autograded", "feedback")}
+    old["result.json"] = _result_path(work, student, assignment)
     with rec.gradebook as gb:
         try:
             score = gb.find_submission(assignment, student).score or 0
@@ -684,9 +685,9 @@ def _supersede(work, rec, student, assignment, why, log):
             return None                  # never graded: nothing stands for the new one
     dest = work / "superseded" / student / assignment / time.strftime("%Y%m%d-%H%M%S")
     dest.mkdir(parents=True, exist_ok=True)
-    for path in old:
+    for name, path in old.items():
         if path.exists():
-            shutil.move(str(path), str(dest / (path.parent.parent.name if path.is_dir() else path.name)))
+            shutil.move(str(path), str(dest / name))
     log(f"  {student}/{assignment}: the new submission {why}; the earlier graded one "
         f"({score:g} points) was moved to {dest}")
     return dest

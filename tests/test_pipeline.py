@@ -177,7 +177,7 @@ def test_a_malformed_resubmission_moves_the_earlier_grade_aside(tmp_path):
         assert [s.student.id for s in gb.assignment_submissions(a)] == []
     assert not (work / "feedback" / "ann" / a).exists()
     (kept,) = (work / "superseded" / "ann" / a).iterdir()
-    assert sorted(p.name for p in kept.iterdir()) == ["autograded", "conv_1x1.json", "feedback",
+    assert sorted(p.name for p in kept.iterdir()) == ["autograded", "feedback", "result.json",
                                                      "staged", "submitted"]
     assert (kept / "submitted" / f"{a}.ipynb").read_bytes() == valid
     assert "3/3" not in (work / "grades.csv").read_text()
