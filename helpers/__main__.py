@@ -2,7 +2,8 @@
 
 Commands:
   build              regenerate notebooks/ (the student release) from solutions/
-  grade DIR          autograde DIR/<student>/<assignment>/*.ipynb; table, CSV, feedback
+  grade DIR          autograde DIR/<student>/<assignment>/*.ipynb; table, CSV, feedback,
+                     and the cells where the class lost most points (cells.csv)
                      (each kernel sandboxed; --workers N in parallel; --scheduler ADDR on Dask)
   demo               build, grade two demo students (reference, untouched), print grades
   check NOTEBOOK     grade your own notebook with the hidden tests; print the points lost
@@ -74,8 +75,13 @@ def main(argv=None):
         print(grading.gradebook_table(results))
         for line in grading.summary(results):
             print("  not graded cleanly: " + line)
-        work = args.out or grading.WORK / grading.Path(args.submissions).resolve().name
-        print(f"Grades CSV: {grading.Path(work) / 'grades.csv'}")
+        work = grading.Path(args.out or grading.WORK / grading.Path(args.submissions).resolve().name)
+        from helpers.item_analysis import hardest_cells, read_cells_csv
+        lost = hardest_cells(read_cells_csv(work / "cells.csv"))
+        if lost:
+            print(f"Where students lost points (all graded cells: {work / 'cells.csv'}):")
+            print("\n".join(lost))
+        print(f"Grades CSV: {work / 'grades.csv'}")
     elif args.command == "demo":
         grading.demo(work=args.out)
     elif args.command == "check":

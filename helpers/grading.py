@@ -10,6 +10,7 @@ nbgrader course::
     <work>/submitted/<student>/<assignment>/*.ipynb
     <work>/autograded/...  <work>/feedback/...  <work>/gradebook.db
     <work>/grades.csv                  one row per (student, assignment)
+    <work>/cells.csv                   one row per (assignment, graded cell): who lost points, why
 
 Submissions come as ``DIR/<student>/<assignment>/*.ipynb``. A malformed or
 missing notebook is reported by student and file, and grading goes on.
@@ -501,7 +502,8 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     limits: dict overriding every assignment's limits (e.g. ``{"wall_timeout": 20}``).
     regrade: grade everything again (default: reuse results of unchanged submissions).
     Returns a list of :class:`Result`, one per (student, assignment); also writes
-    ``<work>/grades.csv``, the gradebook and feedback HTML under ``<work>/feedback/``.
+    ``<work>/grades.csv``, the gradebook, feedback HTML under ``<work>/feedback/`` and
+    ``<work>/cells.csv``, where the class lost points cell by cell (:mod:`helpers.item_analysis`).
     """
     from .sandbox import SandboxUnavailable, sandbox_problem
     submissions = Path(submissions).resolve()
@@ -594,6 +596,8 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     _run_jobs(payloads, on_result, workers=workers, scheduler=scheduler)
     ordered = [results[j] for j in jobs]
     write_csv(ordered, work / "grades.csv")
+    from .item_analysis import analyse, write_cells_csv
+    write_cells_csv(analyse(work, ordered, log=log), work / "cells.csv")
     return ordered
 
 
@@ -773,6 +777,6 @@ def demo(work=None, log=print):
         log("Not graded cleanly:")
         for line in problems:
             log("  " + line)
-    log(f"Grades CSV: {work / 'grades.csv'}")
+    log(f"Grades CSV: {work / 'grades.csv'}  (per graded cell: {work / 'cells.csv'})")
     log(f"Feedback HTML: {work / 'feedback'}/<student>/<assignment>/*.html")
     return results

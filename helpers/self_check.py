@@ -25,7 +25,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from helpers import grading
+from helpers import grading, item_analysis
 
 #: The default grading folder, and the student name the notebook is graded under there.
 WORK = grading.WORK / "self-check"
@@ -93,34 +93,9 @@ def check(notebook, assignment=None, work=None, sandbox=None, log=print,
 def lost_points(work, assignment, student=STUDENT):
     """[(grade_id, points lost, max points, message)] of the graded cells below full marks,
     in notebook order, from the gradebook and the autograded notebook under ``work``."""
-    import nbformat
-    api = grading._api(work, submitted="staged", record=True)
-    with api.gradebook as gb:
-        sub = gb.find_submission(assignment, student)
-        scores = {(nb.name, g.name): (g.score or 0.0, g.max_score or 0.0)
-                  for nb in sub.notebooks for g in nb.grades}
-    lost = []
-    for nb_path in sorted((Path(work) / "autograded" / student / assignment).glob("*.ipynb")):
-        nb = nbformat.read(nb_path, as_version=4)
-        for cell in nb.cells:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            score, top = scores.get((nb_path.stem, grade_id), (0.0, 0.0))
-            if grade_id and top and score < top:
-                lost.append((grade_id, top - score, top, _error_of(cell)))
-    return lost
-
-
-def _error_of(cell):
-    """The error a graded code cell ended with, one line; for a cell without one, why not."""
-    if cell.cell_type != "code":
-        return "graded by hand (a written answer)"
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            name, value = out.get("ename", "Error"), " ".join(str(out.get("evalue", "")).split())
-            if name == "NotImplementedError" and not value:
-                value = "a function it calls is not written yet (its cell still raises this)"
-            return (f"{name}: {value}" if value else name)[:400]
-    return "did not run to its end (an earlier error, a time or memory limit, or the cell was changed)"
+    return [(grade_id, top - (score or 0.0), top, error)
+            for _, grade_id, score, top, error in item_analysis.cell_scores(work, assignment, student)
+            if error]
 
 
 def report(result, lost, work=None):

@@ -155,6 +155,8 @@ def test_grade_command_correct_blank_malformed(tmp_path, capsys):
     assert rows["erin"]["status"] == "malformed" and "no graded cells" in rows["erin"]["reason"]
     assert rows["frank"]["score"] == full, "the kernelspec comes from the source, not the submission"
     assert "carol/conv_1x1: malformed" in out and "dave/conv_1x1: missing" in out
+    # Where the class lost points: bob's blank notebook, out of the three graded ones.
+    assert "Where students lost points" in out and "conv_1x1_kernel_shape  (1 points): 2 of 3 full marks" in out
 
 
 def test_a_malformed_resubmission_moves_the_earlier_grade_aside(tmp_path):
