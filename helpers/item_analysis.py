@@ -2,13 +2,16 @@
 
 After ``python -m helpers grade DIR`` an instructor wants to know more than each student's
 total: which graded cells most of the class failed, and with which error, so the next
-lecture can go back to that idea. Item analysis, cell by cell::
+lecture can go back to that idea. Item analysis, cell by cell (three students here: one
+correct, one blank, one who forgot to scale dropout's survivors)::
 
     Where students lost points (all graded cells: grading/DIR/cells.csv):
       cnn_building_blocks
-        conv_forward_stride  (3 points): 12 of 30 full marks, mean 1.6
-            18 x CheckFailed: ✘ conv_forward: output shape (2, 3, 4, 4), expected (2, 3, 2, 2) ...
-             7 x CheckFailed: ✘ conv_forward_naive: not implemented yet. ...
+        cnn_building_blocks_dropout  (3 points): 1 of 3 full marks, mean 1
+            1 x CheckFailed: ✘ dropout_forward: not implemented yet. Fill in the code between the TODO markers and run ...
+            1 x CheckFailed: ✘ dropout_forward: survivors are not scaled: sum(out) is about (1 - rate) * sum(x). Most l...
+        cnn_building_blocks_conv  (3 points): 2 of 3 full marks, mean 2
+        ...
 
 ``<work>/cells.csv`` has one row per (assignment, graded cell): its points, the students
 graded, how many got full marks, the mean points, and the three most common errors among
