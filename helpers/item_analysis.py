@@ -33,9 +33,9 @@ GRADED = ("graded", "incomplete")
 #: How many of the most common errors of a cell ``cells.csv`` keeps.
 TOP_ERRORS = 3
 
-FIELDS = ["assignment", "notebook", "grade_id", "max_points", "students", "full_marks",
-          "mean_points"] + [f"{key}_{i}" for i in range(1, TOP_ERRORS + 1)
-                            for key in ("error", "error_students")]
+#: The columns of ``cells.csv``: a cell's counts, then its most common errors.
+COUNTS = ["assignment", "notebook", "grade_id", "max_points", "students", "full_marks", "mean_points"]
+FIELDS = COUNTS + [f"{key}_{i}" for i in range(1, TOP_ERRORS + 1) for key in ("error", "error_students")]
 
 
 def cell_scores(work, assignment, student, gradebook=None):
@@ -147,7 +147,7 @@ def write_cells_csv(rows, path):
         writer.writeheader()
         for row in rows:
             mean = row["mean_points"]
-            line = {key: row[key] for key in FIELDS[:7]}
+            line = {key: row[key] for key in COUNTS}
             line.update(max_points=f"{row['max_points']:g}",
                         mean_points="" if mean is None else f"{mean:.2f}")
             for i in range(TOP_ERRORS):
@@ -165,9 +165,8 @@ def read_cells_csv(path):
         row["max_points"] = float(row["max_points"])
         row["mean_points"] = float(row["mean_points"]) if row["mean_points"] else None
         row["students"], row["full_marks"] = int(row["students"]), int(row["full_marks"])
-        row["errors"] = [(row.pop(f"error_{i}"), int(row.pop(f"error_students_{i}") or 0))
-                         for i in range(1, TOP_ERRORS + 1)]
-        row["errors"] = [(error, count) for error, count in row["errors"] if error]
+        pairs = [(row.pop(f"error_{i}"), row.pop(f"error_students_{i}")) for i in range(1, TOP_ERRORS + 1)]
+        row["errors"] = [(error, int(count)) for error, count in pairs if error]
     return rows
 
 
