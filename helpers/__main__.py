@@ -55,7 +55,7 @@ def main(argv=None):
     if args.command == "build":
         grading.build(args.assignments or None)
     elif args.command == "grade":
-        from helpers.sandbox import Limits, SandboxUnavailable
+        from helpers.grading.sandbox import Limits, SandboxUnavailable
         limits = {}
         for item in args.limit:
             key, _, value = item.partition("=")
@@ -76,7 +76,7 @@ def main(argv=None):
         for line in grading.summary(results):
             print("  not graded cleanly: " + line)
         work = grading.Path(args.out or grading.WORK / grading.Path(args.submissions).resolve().name)
-        from helpers.item_analysis import hardest_cells, read_cells_csv
+        from helpers.grading.item_analysis import hardest_cells, read_cells_csv
         lost = hardest_cells(read_cells_csv(work / "cells.csv"))
         if lost:
             print(f"Where students lost points (all graded cells: {work / 'cells.csv'}):")
@@ -85,8 +85,8 @@ def main(argv=None):
     elif args.command == "demo":
         grading.demo(work=args.out)
     elif args.command == "check":
-        from helpers import self_check
-        from helpers.sandbox import SandboxUnavailable
+        from helpers.grading import self_check
+        from helpers.grading.sandbox import SandboxUnavailable
         try:
             result, lost = self_check.check(args.notebook, args.assignment, work=args.out,
                                             sandbox=False if args.no_sandbox else None)

@@ -1,6 +1,6 @@
 """Inside a grading kernel: keep the tests' tools as they were before student code ran.
 
-The grader (:mod:`helpers.guarded`) starts every grading kernel with
+The grader (:mod:`helpers.grading.execute`) starts every grading kernel with
 ``capture()``, before the first notebook cell. Around every graded test cell it
 then runs, as separate executions:
 
@@ -43,8 +43,7 @@ _CALLABLE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, ty
 
 DEFAULT_PROTECT = ("numpy", "helpers")
 #: helpers modules of the grader itself (heavy, never used by test cells): not imported here
-_GRADER_MODULES = {"helpers.__main__", "helpers.authoring", "helpers.grading", "helpers.guarded",
-                   "helpers.sandbox"}
+_GRADER_MODULES = {"helpers.__main__", "helpers.authoring", "helpers.grading"}
 _IPYTHON = ("IPython.core.interactiveshell", "ipykernel.zmqshell", "ipykernel.ipkernel",
             "ipykernel.kernelbase", "ipykernel.iostream")
 
@@ -113,10 +112,24 @@ def _module_names(prefixes):
                   and n != __name__)
 
 
+def _import_course_modules(path, prefix):
+    """Import every module of the course library under ``path``, not the grader's own."""
+    import importlib
+    import pkgutil
+    for info in pkgutil.iter_modules(path, prefix):
+        if info.name in _GRADER_MODULES:
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except Exception:  # noqa: BLE001 - a module that fails to import is not protected
+            continue
+        if info.ispkg:
+            _import_course_modules(module.__path__, info.name + ".")
+
+
 def capture(protect=DEFAULT_PROTECT):
     """Snapshot the protected modules, builtins and IPython hooks (kernel start)."""
     import importlib
-    import pkgutil
     protect = tuple(dict.fromkeys([*DEFAULT_PROTECT, *protect]))
     for name in protect:
         try:
@@ -125,12 +138,7 @@ def capture(protect=DEFAULT_PROTECT):
             pass
     try:  # every course module (checkers, data, training loops): tests and checkers use them
         import helpers
-        for info in pkgutil.walk_packages(helpers.__path__, "helpers."):
-            if info.name not in _GRADER_MODULES:
-                try:
-                    importlib.import_module(info.name)
-                except Exception:  # noqa: BLE001
-                    pass
+        _import_course_modules(helpers.__path__, "helpers.")
     except Exception:  # noqa: BLE001
         pass
     for name in _IPYTHON:

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from helpers import grading
-from helpers.sandbox import sandbox_problem
+from helpers.grading.sandbox import sandbox_problem
 
 from hostile import make_hostile_submissions
 

@@ -3,7 +3,8 @@ import json
 import shutil
 from pathlib import Path
 
-from helpers import grading, item_analysis
+from helpers import grading
+from helpers.grading import item_analysis
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from helpers import grading
-from helpers.sandbox import sandbox_problem
+from helpers.grading.sandbox import sandbox_problem
 
 REPO = Path(__file__).resolve().parent.parent
 A = "conv_1x1"

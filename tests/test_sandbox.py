@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import grading, guard, sandbox
-from helpers.sandbox import Cgroup, Limits, kernel_command, kernel_env, sandbox_problem
+from helpers import grading, guard
+from helpers.grading import sandbox
+from helpers.grading.sandbox import Cgroup, Limits, kernel_command, kernel_env, sandbox_problem
 
 REPO = Path(__file__).resolve().parent.parent
 needs_sandbox = pytest.mark.skipif(sandbox_problem() is not None,

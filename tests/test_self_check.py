@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from helpers import grading, self_check
+from helpers import grading
+from helpers.grading import self_check
 
 REPO = grading.REPO
 
@@ -76,7 +77,7 @@ def test_check_says_what_is_wrong_with_a_bad_notebook(tmp_path):
 
 
 def test_without_a_sandbox_check_says_so_and_grades_unconfined(tmp_path, monkeypatch):
-    from helpers import sandbox
+    from helpers.grading import sandbox
     monkeypatch.setattr(sandbox, "sandbox_problem", lambda: "bwrap is not installed")
     notebook = tmp_path / "conv_1x1.ipynb"
     notebook.write_bytes((REPO / "solutions" / "conv_1x1" / "conv_1x1.ipynb").read_bytes())
@@ -88,7 +89,7 @@ def test_without_a_sandbox_check_says_so_and_grades_unconfined(tmp_path, monkeyp
         calls.append(kwargs)
         return grade(*args, **kwargs)
 
-    monkeypatch.setattr(grading, "grade", spy)
+    monkeypatch.setattr(self_check, "grade", spy)
     result, lost = self_check.check(notebook, work=tmp_path / "work", log=said.append)
     assert said[0].startswith("note: no sandbox on this machine (bwrap is not installed)"), said
     assert [c["sandbox"] for c in calls] == [False]

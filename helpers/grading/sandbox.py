@@ -12,7 +12,7 @@ What the kernel (the student's code) gets:
 * limits, per assignment (:class:`Limits`): memory and number of processes through
   a cgroup (v1 ``memory`` and ``pids`` controllers), CPU seconds and file size
   through ``prlimit``; output size and wall time are enforced by the grader
-  (:mod:`helpers.guarded`).
+  (:mod:`helpers.grading.execute`).
 
 The kernel talks to the grader over Unix sockets (``transport = ipc``) in a
 private runtime folder, the only other folder it can write.
@@ -30,7 +30,7 @@ import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 #: Where the kernel's working folder appears inside the sandbox.
 SANDBOX_HOME = "/home/student"

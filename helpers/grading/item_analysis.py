@@ -27,6 +27,8 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+from .course import _api
+
 #: Statuses whose gradebook entry and autograded notebook the analysis reads.
 GRADED = ("graded", "incomplete")
 
@@ -52,8 +54,7 @@ def cell_scores(work, assignment, student, gradebook=None):
     """
     import nbformat
     if gradebook is None:
-        from helpers import grading
-        api = grading._api(work, submitted="staged", record=True)
+        api = _api(work, submitted="staged", record=True)
         with api.gradebook as gb:
             return cell_scores(work, assignment, student, gb)
     sub = gradebook.find_submission(assignment, student)
@@ -105,13 +106,12 @@ def analyse(work, results, log=print):
     are left out) and errors: [(message, students)], the most common first (at most
     :data:`TOP_ERRORS`).
     """
-    from helpers import grading
     graded = [r for r in results if r.status in GRADED]
     if not graded:
         return []
     from nbgrader.api import MissingEntry
     stats = {}
-    api = grading._api(work, submitted="staged", record=True)
+    api = _api(work, submitted="staged", record=True)
     with api.gradebook as gb:
         for r in graded:
             try:

@@ -25,17 +25,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from helpers import grading, item_analysis
+from . import course, item_analysis
+from .batch import grade
 
 #: The default grading folder, and the student name the notebook is graded under there.
-WORK = grading.WORK / "self-check"
+WORK = course.WORK / "self-check"
 STUDENT = "you"
 
 
-def assignment_of(notebook, assignment=None, solutions=grading.SOLUTIONS):
+def assignment_of(notebook, assignment=None, solutions=course.SOLUTIONS):
     """The assignment a notebook belongs to: ``assignment`` if given, else its file name
     (``gans.ipynb``) or its folder (``gans/``). Raises ValueError naming the choices."""
-    names = grading.assignments(solutions)
+    names = course.assignments(solutions)
     path = Path(notebook)
     if assignment is not None:
         if assignment not in names:
@@ -49,7 +50,7 @@ def assignment_of(notebook, assignment=None, solutions=grading.SOLUTIONS):
 
 
 def check(notebook, assignment=None, work=None, sandbox=None, log=print,
-          solutions=grading.SOLUTIONS):
+          solutions=course.SOLUTIONS):
     """Autograde one notebook with the hidden tests and report the points lost.
 
     Inputs:
@@ -61,7 +62,7 @@ def check(notebook, assignment=None, work=None, sandbox=None, log=print,
     Returns (result, lost): the :class:`~helpers.grading.Result` and a list of
     (grade_id, points lost, max points, message) for every graded cell below full marks.
     """
-    from helpers.sandbox import SandboxUnavailable, sandbox_problem
+    from .sandbox import SandboxUnavailable, sandbox_problem
     path = Path(notebook)
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}")
@@ -79,12 +80,12 @@ def check(notebook, assignment=None, work=None, sandbox=None, log=print,
     shutil.rmtree(inbox, ignore_errors=True)
     (inbox / STUDENT / name).mkdir(parents=True)
     shutil.copyfile(path, inbox / STUDENT / name / f"{name}.ipynb")
-    limit = grading.limits_for(name, solutions).wall_timeout
+    limit = course.limits_for(name, solutions).wall_timeout
     log(f"Grading {path} as the assignment {name!r}, with its hidden tests. Graded runs "
         "(training, optimization) run again from your functions: this can take minutes "
         f"(at most {limit / 60:.0f}, the notebook's time limit).")
     quiet = (lambda *a, **k: None)
-    (result,) = grading.grade(inbox, work=work, names=[name], solutions=solutions,
+    (result,) = grade(inbox, work=work, names=[name], solutions=solutions,
                               workers=1, sandbox=sandbox, log=quiet)
     lost = lost_points(work, name) if result.status in ("graded", "incomplete") else []
     return result, lost

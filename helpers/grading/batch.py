@@ -1,0 +1,145 @@
+"""Grade a folder of submissions: validate, queue, run, record, report (``grade``).
+
+Everything here drives real nbgrader through its Python API, in one process.
+Grading never writes into ``solutions/`` or ``notebooks/``: it works in a
+git-ignored working folder (``grading/<name>/`` by default) laid out as an
+nbgrader course::
+
+    <work>/source/<assignment>/        copy of solutions/<assignment>/
+    <work>/release/<assignment>/       generated from source (same as notebooks/)
+    <work>/submitted/<student>/<assignment>/*.ipynb
+    <work>/autograded/...  <work>/feedback/...  <work>/gradebook.db
+    <work>/grades.csv                  one row per (student, assignment)
+    <work>/cells.csv                   one row per (assignment, graded cell): who lost points, why
+
+Submissions come as ``DIR/<student>/<assignment>/*.ipynb``. A malformed or
+missing notebook is reported by student and file, and grading goes on.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .course import SOLUTIONS, RELEASE, WORK, _api, _check, _kernel_environment, _max_score, \
+    assignments, limits_for
+from .gradebook import Result, _load_done, _record, _supersede
+from .intake import _STUDENT_ID, _validate_submission
+from .jobs import _prepare_template, _result_key, _run_jobs
+from .reports import write_csv
+
+def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True, log=print,
+          workers=None, scheduler=None, sandbox=True, limits=None, regrade=False):
+    """Autograde every ``<student>/<assignment>/`` folder under ``submissions``.
+
+    submissions: folder of ``<student>/<assignment>/*.ipynb``.
+    work: the grading folder (default ``grading/<name of submissions>``); it is
+      created, and its source/release are refreshed from ``solutions``.
+    names: assignments to grade (default: all in ``solutions/``).
+    workers: submissions graded at once on this machine (default: its cores).
+    scheduler: a Dask scheduler address (or ``distributed.Client``) to grade on a
+      cluster instead; ``workers`` is then ignored.
+    sandbox: run each kernel in the bubblewrap sandbox (default). Raises
+      :class:`~helpers.sandbox.SandboxUnavailable` if it cannot start.
+    limits: dict overriding every assignment's limits (e.g. ``{"wall_timeout": 20}``).
+    regrade: grade everything again (default: reuse results of unchanged submissions).
+    Returns a list of :class:`Result`, one per (student, assignment); also writes
+    ``<work>/grades.csv``, the gradebook, feedback HTML under ``<work>/feedback/`` and
+    ``<work>/cells.csv``, where the class lost points cell by cell (:mod:`helpers.item_analysis`).
+    """
+    from .sandbox import SandboxUnavailable, sandbox_problem
+    submissions = Path(submissions).resolve()
+    if not submissions.is_dir():
+        raise FileNotFoundError(f"no submissions folder at {submissions}")
+    work = Path(work or WORK / submissions.name).resolve()
+    for forbidden in (Path(solutions).resolve(), RELEASE.resolve()):
+        if work == forbidden or forbidden in work.parents or work in forbidden.parents:
+            raise ValueError(f"grading folder {work} overlaps {forbidden}; choose another")
+    from .sandbox import Cgroup
+    Cgroup.sweep()
+    if sandbox:
+        problem = sandbox_problem()
+        if problem:
+            raise SandboxUnavailable(
+                f"cannot grade safely: {problem}. Fix that, or pass --no-sandbox to run "
+                "student code with your rights (only for code you trust).")
+    else:
+        log("WARNING: --no-sandbox: student code runs with your rights and can read "
+            "solutions/, the gradebook and other submissions.")
+    names = list(names or assignments(solutions))
+    workers = int(workers or os.cpu_count() or 1)
+    _kernel_environment()
+    work.mkdir(parents=True, exist_ok=True)
+    where = f"the Dask cluster at {scheduler}" if scheduler is not None else f"{workers} worker(s)"
+    log(f"Grading {submissions} in {work} on {where}" + ("" if sandbox else " (no sandbox)"))
+
+    # 1. Fresh source and release for each assignment, in the grading folder.
+    for name in names:
+        shutil.rmtree(work / "source" / name, ignore_errors=True)
+        shutil.copytree(Path(solutions) / name, work / "source" / name,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    api = _api(work)
+    for name in names:
+        _check(api.generate_assignment(name, force=True), f"generating {name}")
+    templates = {name: _prepare_template(work, name, solutions) for name in names}
+    lims = {name: limits_for(name, solutions, **(limits or {})).as_dict() for name in names}
+    maxes = {name: _max_score(api, name) for name in names}
+    rec = _api(work, submitted="staged", record=True)
+
+    # 2. Validate; reuse finished results; queue the rest.
+    students = sorted(p.name for p in submissions.iterdir()
+                      if p.is_dir() and not p.name.startswith("."))
+    jobs = [(s, a) for s in students for a in names]
+    results, payloads = {}, []
+    for student, assignment in jobs:
+        res = Result(student, assignment, max_score=maxes[assignment])
+        src = submissions / student / assignment
+        if not _STUDENT_ID.match(student):
+            res.status, res.reason = "error", f"student folder name {student!r} is not a valid id"
+        elif not src.is_dir():
+            res.status, res.reason = "missing", f"no folder {student}/{assignment}/"
+        else:
+            ok, reason = _validate_submission(src, assignment, work / "release" / assignment)
+            if not ok:
+                res.status, res.reason = "malformed", reason
+        if res.status != "graded":
+            if res.status == "malformed":
+                _supersede(work, rec, student, assignment, "is malformed", log)
+            results[(student, assignment)] = res
+            continue
+        nbs = {p.name: (src / p.name).read_bytes()
+               for p in sorted((work / "release" / assignment).glob("*.ipynb"))}
+        t = templates[assignment]
+        payload = {"student": student, "assignment": assignment, "notebooks": nbs,
+                   "db": t["db"], "files": t["files"], "imports": t["imports"],
+                   "names": t["names"], "protect": t["protect"], "source_hash": t["source_hash"],
+                   "limits": lims[assignment], "sandbox": bool(sandbox), "guard": True,
+                   "feedback": feedback,
+                   "threads": 0 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers)}
+        payload["key"] = _result_key(payload)
+        done = None if regrade else _load_done(work, rec, student, assignment, payload["key"])
+        if done is not None:
+            results[(student, assignment)] = done
+        else:
+            payloads.append(payload)
+    reused = sum(1 for r in results.values() if r.status in ("graded", "incomplete"))
+    if reused:
+        log(f"  {reused} submission(s) already graded and unchanged: kept (regrade to redo)")
+    total, count = len(payloads), [0]
+
+    def on_result(p, out):
+        res = _record(work, rec, p, out, log)
+        results[(res.student, res.assignment)] = res
+        count[0] += 1
+        mark = f"{res.score:g}/{res.max_score:g}"
+        extra = f"  [{res.status}: {res.reason}]" if res.reason or res.status != "graded" else ""
+        log(f"  [{count[0]}/{total}] {res.student} / {res.assignment}: {mark}  ({res.seconds:.1f} s){extra}")
+
+    _run_jobs(payloads, on_result, workers=workers, scheduler=scheduler)
+    ordered = [results[j] for j in jobs]
+    write_csv(ordered, work / "grades.csv")
+    from .item_analysis import analyse, write_cells_csv
+    write_cells_csv(analyse(work, ordered, log=log), work / "cells.csv")
+    return ordered
+
+
