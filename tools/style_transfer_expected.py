@@ -20,7 +20,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from helpers import env  # noqa: E402  (quiets TensorFlow; before it is imported)
+from helpers import env  # noqa: E402,F401  (for its side effect: quiets TensorFlow before its import)
 from helpers.authoring import solution_namespace as notebook_solutions  # noqa: E402
 NOTEBOOK = REPO / "solutions" / "style_transfer" / "style_transfer.ipynb"
 OUT = REPO / "data" / "expected" / "style_transfer.npz"
