@@ -101,7 +101,7 @@ def pool_loops(x, pp, pad_value=-np.inf, swap_sides=False, step=None):
 
 
 def pool_tf(x, pp):
-    """A correct alternative that calls TensorFlow on float64 data through a -inf pad."""
+    """Right numbers, but TensorFlow did the pooling the quiz asks for in NumPy."""
     import tensorflow as tf
     return tf.nn.max_pool2d(tf.constant(x), (pp["pool_height"], pp["pool_width"]), pp["stride"],
                             pp["padding"]).numpy()
@@ -109,7 +109,11 @@ def pool_tf(x, pp):
 
 def test_pool_reference_and_alternative_pass():
     checks.check_max_pool_forward_naive(pool_loops)
-    checks.check_max_pool_forward_naive(pool_tf)
+
+
+def test_pool_wrapping_tensorflow_earns_nothing():
+    with pytest.raises(CheckFailed, match="asks for max pooling in NumPy; your function called import tensorflow"):
+        checks.check_max_pool_forward_naive(pool_tf)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -139,11 +143,11 @@ def dropout_ref(x, rate, train):
 
 
 def dropout_generator(x, rate, train):
-    """Correct, with its own unseeded Generator and returning only out."""
+    """Correct, with its own unseeded Generator and a 0/1 mask as the cache."""
     if not train:
-        return x
+        return x, None
     keep = np.random.default_rng().random(x.shape) < 1 - rate
-    return np.where(keep, x / (1 - rate), 0.0)
+    return np.where(keep, x / (1 - rate), 0.0), keep
 
 
 def test_dropout_reference_and_alternative_pass(capsys):
@@ -238,3 +242,128 @@ def test_shift_and_claims():
     checks.check_claims({"a": True, "b": False})
     with pytest.raises(CheckFailed, match="answer True or False"):
         checks.check_claims({"a": None})
+
+
+# ------------------------------------------------------------------ NumPy only (#19)
+
+import tensorflow as tf                       # noqa: E402  an honest student imports it too
+from helpers.checks import _numpy_only         # noqa: E402
+
+
+def conv_tf(x, w, b, conv_param):
+    """Right numbers, but tf.nn.conv2d did the convolution."""
+    p = conv_param["pad"]
+    out = tf.nn.conv2d(x, w, conv_param["stride"], [[0, 0], [p, p], [p, p], [0, 0]])
+    return out.numpy() + b, (x, w, b, conv_param)
+
+
+def conv_via_reference(x, w, b, conv_param):
+    """Right numbers, from the checker's own reference."""
+    return checks.conv_reference(x, w, b, conv_param["stride"], conv_param["pad"]), None
+
+
+def _windows(x, hh, ww, s):
+    return np.lib.stride_tricks.sliding_window_view(x, (hh, ww), axis=(1, 2))[:, ::s, ::s]
+
+
+def conv_with_helper(x, w, b, conv_param):
+    """Honest NumPy with a helper of the same module, in a module that imports TensorFlow."""
+    p = conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    return np.einsum("nijcab,abcf->nijf", _windows(xp, *w.shape[:2], conv_param["stride"]), w) + b, None
+
+
+def _tf_windows(x, hh, ww, s):
+    return tf.image.extract_patches(x, [1, hh, ww, 1], [1, s, s, 1], [1, 1, 1, 1], "VALID")
+
+
+def conv_with_tf_helper(x, w, b, conv_param):
+    """The convolution's windows come from a helper that calls TensorFlow."""
+    return _tf_windows(x, *w.shape[:2], conv_param["stride"]), None
+
+
+@pytest.mark.parametrize("fn, called", [(conv_tf, "tf.nn.conv2d"),
+                                        (conv_via_reference, "checks.conv_reference"),
+                                        (conv_with_tf_helper, "tf.image.extract_patches")])
+def test_conv_computed_by_a_library_earns_nothing(fn, called):
+    with pytest.raises(CheckFailed, match=rf"asks for the convolution in NumPy; your function called {called}"):
+        checks.check_conv_forward_naive(fn)
+
+
+def test_honest_numpy_in_a_module_that_imports_tensorflow_passes(capsys):
+    checks.check_conv_forward_naive(conv_with_helper)
+    checks.check_conv_forward_naive(conv_im2col)
+    assert _numpy_only.library_uses(conv_with_helper) == []
+
+
+def test_flatten_gap_and_counts_from_keras_earn_nothing():
+    import keras
+
+    def flatten_keras(x):
+        return np.asarray(keras.layers.Flatten(dtype="float64")(x))
+
+    def counts_from_checker(k, c, f):
+        return checks.keras_param_counts(k, c, f, 1, 1)[0]
+    with pytest.raises(CheckFailed, match="asks for flatten in NumPy; your function called keras.layers.Flatten"):
+        checks.check_flatten(flatten_keras)
+    with pytest.raises(CheckFailed, match="asks for the count by arithmetic; your function called checks.keras_param_counts"):
+        checks.check_param_counts(counts_from_checker, lambda n, u: n * u + u)
+
+
+class _Proxy:
+    """What a grading proxy hands the checkers: a callable with the source, no globals."""
+    def __init__(self, fn, source):
+        self.fn, self.__course_source__ = fn, source
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+
+def test_source_from_a_proxy_is_read_without_globals():
+    src = "def conv_forward_naive(x, w, b, conv_param):\n    return tf.nn.conv2d(x, w, 1, 'VALID'), None\n"
+    assert _numpy_only.library_uses(_Proxy(conv_tf, src)) == ["tf.nn.conv2d"]
+    hidden = "def f(x):\n    m = __import__('tensor' + 'flow')\n    return m.reduce_max(x)\n"
+    assert _numpy_only.library_uses(_Proxy(None, hidden)) == ["__import__"]
+    honest = "def f(x):\n    tf = x.copy()\n    return tf.max(axis=(1, 2))\n"   # a local named tf
+    assert _numpy_only.library_uses(_Proxy(None, honest)) == []
+
+
+# ------------------------------------------------------------------ dropout mask and cache (#19)
+
+def test_dropout_in_place_scaled_mask_passes():
+    def in_place(x, rate, train):             # updates its argument, cs231n's scaled mask
+        if not train:
+            return x, None
+        mask = (np.random.rand(*x.shape) >= rate) / (1 - rate)
+        x *= mask
+        return x, mask
+    checks.check_dropout_forward(in_place)
+
+
+@pytest.mark.parametrize("cache, message", [
+    (lambda x, out, keep: None, "cache at train time is not the mask"),
+    (lambda x, out, keep: out, "holds other values than 1 or 1 / \\(1 - rate\\)"),
+    (lambda x, out, keep: ~keep, "cached mask is inverted"),
+    (lambda x, out, keep: np.random.rand(*x.shape) >= 0.3, "does not match the units out dropped"),
+])
+def test_dropout_cache_must_be_the_mask(cache, message):
+    def dropout(x, rate, train):
+        if not train:
+            return x, None
+        keep = np.random.rand(*x.shape) >= rate
+        out = x * keep / (1 - rate)
+        return out, cache(x, out, keep)
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_dropout_forward(dropout)
+
+
+@pytest.mark.parametrize("shape, message", [(lambda x: x.shape[1:], "same units are dropped in every example"),
+                                            (lambda x: (x.shape[0], 1), "whole examples are dropped")])
+def test_dropout_mask_shared_across_units_is_named(shape, message):
+    def shared(x, rate, train):
+        if not train:
+            return x, None
+        mask = (np.random.rand(*shape(x)) >= rate) / (1 - rate)
+        return x * mask, mask * np.ones_like(x)
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_dropout_forward(shared)

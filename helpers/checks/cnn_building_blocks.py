@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._compare import as_array, call, expect_close, expect_shape, fail, passed
+from ._numpy_only import answer_key, check_numpy_only
 
 
 def _first(out):
@@ -19,6 +20,7 @@ def _first(out):
 
 # ------------------------------------------------------------------ convolution
 
+@answer_key
 def conv_reference(x, w, b, stride, pad):
     """``tf.nn.conv2d`` with zero padding ``pad`` and bias: (N, H', W', F) float64."""
     import tensorflow as tf
@@ -74,6 +76,7 @@ def _conv_shape_hint(got, x_shape, w_shape, stride, pad):
 def check_conv_forward_naive(fn, cases=CONV_CASES, seed=0):
     """Check ``fn(x, w, b, conv_param) -> (out, cache)`` against tf.nn.conv2d."""
     name = "conv_forward_naive"
+    check_numpy_only(fn, name, "the convolution")
     for i, (xs, ws, stride, pad) in enumerate(cases):
         x, w, b = conv_case(xs, ws, seed + i)
         want = conv_reference(x, w, b, stride, pad)
@@ -109,6 +112,7 @@ def same_padding(size, pool, stride):
     return out, total // 2, total - total // 2
 
 
+@answer_key
 def pool_reference(x, ph, pw, stride, padding):
     """``tf.nn.max_pool2d``; x must hold float32-exact values."""
     import tensorflow as tf
@@ -132,6 +136,7 @@ def pool_case(shape, seed):
 def check_max_pool_forward_naive(fn, cases=POOL_CASES, seed=0):
     """Check ``fn(x, pool_param) -> (out, cache)`` against tf.nn.max_pool2d."""
     name = "max_pool_forward_naive"
+    check_numpy_only(fn, name, "max pooling")
     for i, (xs, ph, pw, stride, padding) in enumerate(cases):
         x = pool_case(xs, seed + i)
         param = {"pool_height": ph, "pool_width": pw, "stride": stride, "padding": padding}
@@ -177,12 +182,15 @@ def check_dropout_forward(fn, rate=0.3, n=1000, seed=0):
     The ratio sum(out) / sum(x) has a standard deviation near 0.001; we allow 0.02.
     """
     name = "dropout_forward"
+    check_numpy_only(fn, name, "dropout")
     rng = np.random.default_rng(seed)
     x = rng.normal(loc=1.0, size=(n, n))
     x[x == 0] = 1.0                                    # a zero input would look dropped
     np.random.seed(seed)                              # for np.random.rand users
-    out = expect_shape(_first(call(fn, x.copy(), rate, True, fn_name=name)), x.shape, "out (train)", name)
+    result = call(fn, x.copy(), rate, True, fn_name=name)
+    out = expect_shape(_first(result), x.shape, "out (train)", name)
     dropped = out == 0
+    _check_independent(dropped, name)
     frac = dropped.mean()
     if abs(frac - (1 - rate)) < 0.01 and abs(rate - 0.5) > 0.05:
         fail(name, f"with rate={rate} you dropped {frac:.3f} of the units, expected {rate}.",
@@ -204,6 +212,7 @@ def check_dropout_forward(fn, rate=0.3, n=1000, seed=0):
              "Inverted dropout scales survivors by 1 / (1 - rate).")
     expect_close(ratio, np.full_like(ratio, 1 / (1 - rate)), "out / x on the kept units", name,
                  tol=1e-6, hint="Every kept unit is x / (1 - rate).")
+    _check_mask(result, x, out, rate, name)
     total = out.sum() / x.sum()
     if abs(total - 1) > 0.02:                         # pragma: no cover - implied by the above
         fail(name, f"sum(out) / sum(x) = {total:.3f}, expected 1 +- 0.02.")
@@ -228,12 +237,64 @@ def check_dropout_forward(fn, rate=0.3, n=1000, seed=0):
                         f"sum ratio {total:.4f}; identity at test time.")
 
 
+def _check_independent(dropped, name):
+    """Every unit gets its own coin: in a 10**6-unit mask no two rows (examples) or columns
+    (features) are equal by chance."""
+    if np.all(dropped == dropped[:1]):
+        fail(name, "the same units are dropped in every example (the mask repeats over the batch).",
+             "Most likely: the mask has the shape of one example (x.shape[1:]) and is "
+             "broadcast over the batch; draw it with the full shape, np.random.rand(*x.shape).")
+    if np.all(dropped == dropped[:, :1]):
+        fail(name, "whole examples are dropped or kept together.",
+             "Most likely: the mask has shape (N, 1); draw one coin per unit, "
+             "np.random.rand(*x.shape).")
+    if np.any(np.all(dropped[1:] == dropped[0], axis=1)) or \
+            np.any(np.all(dropped[:, 1:] == dropped[:, :1], axis=0)):
+        fail(name, "the units are not dropped independently (rows or columns of the mask repeat).",
+             "Draw one coin per unit: mask = np.random.rand(*x.shape) >= rate.")
+
+
+def _mask_of(result, shape):
+    """The mask in a train-time result ``(out, cache)``: the cache itself, or the one array
+    of x's shape in a tuple / list / dict cache (cs231n keeps ``(dropout_param, mask)``)."""
+    if not isinstance(result, tuple) or len(result) != 2:
+        return None
+    cache = result[1]
+    items = cache.values() if isinstance(cache, dict) else \
+        cache if isinstance(cache, (tuple, list)) else [cache]
+    found = [np.asarray(v) for v in items if v is not None and np.shape(v) == shape]
+    return found[0] if len(found) == 1 else None
+
+
+def _check_mask(result, x, out, rate, name):
+    """The cache holds the mask the backward pass needs: 0 exactly where ``out`` dropped a
+    unit, and 1 / (1 - rate) (cs231n's scaled mask) or 1 (a 0/1 mask) where it kept one."""
+    hint = ("Return (out, mask): the mask is 0 for dropped units and 1 / (1 - rate) for kept "
+            "ones (a 0/1 mask is fine too), so the backward pass is dout * mask.")
+    mask = _mask_of(result, x.shape)
+    if mask is None:
+        fail(name, "the cache at train time is not the mask (an array of x's shape).", hint)
+    mask = mask.astype(np.float64)
+    dropped = out == 0
+    if np.all(mask[dropped] != 0) and np.all(mask[~dropped] == 0):
+        fail(name, "the cached mask is inverted: it is 0 for the kept units, nonzero for the "
+                   "dropped ones.", hint)
+    if np.any(mask[dropped] != 0) or np.any(mask[~dropped] == 0):
+        fail(name, "the cached mask does not match the units out dropped.",
+             "Cache the same mask you multiplied x by (do not draw a second one). " + hint)
+    kept = mask[~dropped]
+    if not (np.allclose(kept, 1.0) or np.allclose(kept, 1 / (1 - rate))):
+        fail(name, "the cached mask holds other values than 1 or 1 / (1 - rate) on kept units.",
+             "Most likely: the cache is out or x * mask, not the mask. " + hint)
+
+
 # ------------------------------------------------------------------ flatten, pooling, counts
 
 def check_flatten(fn, seed=0):
     """Check ``fn(x)`` against ``keras.layers.Flatten`` (row-major, batch axis kept)."""
     import keras
     name = "flatten"
+    check_numpy_only(fn, name, "flatten")
     for shape in [(2, 3, 4, 5), (3, 2, 2, 1), (1, 4, 3)]:
         x = np.random.default_rng(seed).normal(size=shape)
         want = np.asarray(keras.layers.Flatten(dtype="float64")(x))
@@ -257,6 +318,7 @@ def check_global_avg_pool(fn, seed=0):
     """Check ``fn(x) -> (N, C)`` against ``keras.layers.GlobalAveragePooling2D``."""
     import keras
     name = "global_avg_pool"
+    check_numpy_only(fn, name, "global average pooling")
     for shape in [(2, 4, 5, 3), (1, 7, 3, 6)]:
         x = np.random.default_rng(seed).normal(size=shape)
         want = np.asarray(keras.layers.GlobalAveragePooling2D(dtype="float64")(x))
@@ -274,6 +336,7 @@ def check_global_avg_pool(fn, seed=0):
     passed(name, "matches keras.layers.GlobalAveragePooling2D.")
 
 
+@answer_key
 def keras_param_counts(kernel_size, in_channels, filters, in_features, units):
     """(Conv2D params, Dense params) from Keras layers built on the given sizes."""
     import keras
@@ -287,6 +350,8 @@ def keras_param_counts(kernel_size, in_channels, filters, in_features, units):
 def check_param_counts(conv_fn, dense_fn):
     """Check ``conv_fn(kernel_size, in_channels, filters)`` and ``dense_fn(in_features, units)``."""
     cases = [(3, 2, 16, 3072, 10), (5, 16, 32, 100, 1), (1, 64, 8, 7, 7)]
+    check_numpy_only(conv_fn, "conv_param_count", "the count", how="by arithmetic")
+    check_numpy_only(dense_fn, "dense_param_count", "the count", how="by arithmetic")
     for k, c, f, n_in, units in cases:
         conv_want, dense_want = keras_param_counts(k, c, f, n_in, units)
         got = call(conv_fn, k, c, f, fn_name="conv_param_count")
