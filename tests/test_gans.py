@@ -484,3 +484,172 @@ def test_graded_recipes_are_the_notebooks_training_cells():
         found[label] = {"steps": steps, "batch_size": int(batch.group(1)) if batch else 64,
                         "average": "G_avg=" in src}
     assert found == RECIPES
+
+
+# ----------------------------------------------------------------------------- issue 19: every correct
+# GAN loss passes (checker and graded cells, run here the cheap way); DCGAN activations are checked
+
+def _graded_cell(grade_id):
+    """Source of a graded test cell of the reference notebook (hidden tests included)."""
+    import nbformat
+    from helpers.grading import SOLUTIONS
+    nb = nbformat.read(SOLUTIONS / "gans" / "gans.ipynb", as_version=4)
+    (src,) = [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return src
+
+
+def _run_cell(grade_id, **student):
+    """Execute a graded cell's code as the grader would, with the student's functions defined."""
+    exec(compile(_graded_cell(grade_id), grade_id, "exec"),
+         {"np": np, "tf": tf, "keras": keras, "layers": layers, "checks": checks, **student})
+
+
+def _ce(x, z):                                         # stable cross-entropy, written out by hand
+    return tf.maximum(x, 0.0) - x * z + tf.math.log1p(tf.exp(-tf.abs(x)))
+
+
+STABLE_D = {
+    "sigmoid_ce": discriminator_loss,
+    "keras_bce_from_logits": discriminator_loss_keras,
+    "softplus": lambda lr, lf: tf.reduce_mean(tf.nn.softplus(-lr)) + tf.reduce_mean(tf.math.softplus(lf)),
+    "log_sigmoid": lambda lr, lf: -tf.reduce_mean(tf.math.log_sigmoid(lr)) - tf.reduce_mean(tf.math.log_sigmoid(-lf)),
+    "by_hand": lambda lr, lf: tf.reduce_mean(_ce(lr, 1.0)) + tf.reduce_mean(_ce(lf, 0.0)),
+    "float64": lambda lr, lf: discriminator_loss(tf.cast(lr, tf.float64), tf.cast(lf, tf.float64)),
+    # log(sigmoid) in float64 is exact on these logits (sigmoid(-170) = 1e-74 is a float64)
+    "log_sigmoid_float64": lambda lr, lf: -tf.reduce_mean(tf.math.log(tf.sigmoid(tf.cast(lr, tf.float64))))
+    - tf.reduce_mean(tf.math.log(tf.sigmoid(-tf.cast(lf, tf.float64)))),
+    "keras_ops": lambda lr, lf: keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.ones_like(lr), lr, from_logits=True))
+    + keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.zeros_like(lf), lf, from_logits=True)),
+}
+STABLE_G = {
+    "sigmoid_ce": generator_loss,
+    "keras_bce_from_logits": lambda lf: keras.losses.BinaryCrossentropy(from_logits=True)(tf.ones_like(lf), lf),
+    "softplus": generator_loss_softplus,
+    "log_sigmoid": lambda lf: -tf.reduce_mean(tf.math.log_sigmoid(lf)),
+    "by_hand": lambda lf: tf.reduce_mean(_ce(lf, 1.0)),
+    "float64": lambda lf: generator_loss(tf.cast(lf, tf.float64)),
+}
+
+
+@pytest.mark.parametrize("style", sorted(STABLE_D))
+def test_every_stable_d_loss_passes_checker_and_graded_cell(style):
+    checks.check_discriminator_loss(STABLE_D[style])
+    _run_cell("gans_discriminator_loss", discriminator_loss=STABLE_D[style])
+
+
+@pytest.mark.parametrize("style", sorted(STABLE_G))
+def test_every_stable_g_loss_passes_checker_and_graded_cell(style):
+    checks.check_generator_loss(STABLE_G[style])
+    _run_cell("gans_generator_loss", generator_loss=STABLE_G[style])
+
+
+UNSTABLE_D = {   # right on moderate logits, wrong (inf or capped) on the huge ones the notebook announces
+    "log_sigmoid_naive": lambda lr, lf: -tf.reduce_mean(tf.math.log(tf.sigmoid(lr)))
+    - tf.reduce_mean(tf.math.log(1 - tf.sigmoid(lf))),
+    "log_sigmoid_eps": lambda lr, lf: -tf.reduce_mean(tf.math.log(tf.sigmoid(lr) + 1e-8))
+    - tf.reduce_mean(tf.math.log(1 - tf.sigmoid(lf) + 1e-8)),
+}
+
+
+@pytest.mark.parametrize("style", sorted(UNSTABLE_D))
+def test_log_sigmoid_d_loss_passes_moderate_logits_and_fails_huge_ones_with_the_reason(style):
+    fn = UNSTABLE_D[style]
+    exp = checks._expected()
+    got = float(np.asarray(fn(tf.constant(exp["logits_real"]), tf.constant(exp["logits_fake"]))))
+    assert abs(got - exp["d_loss"]) / exp["d_loss"] < checks.LOSS_TOL        # moderate logits: right
+    _fails(checks.check_discriminator_loss, fn, "(?s)Most likely: log\\(sigmoid\\(x\\)\\).*from_logits=True")
+    with pytest.raises(AssertionError):
+        _run_cell("gans_discriminator_loss", discriminator_loss=fn)
+
+
+def test_log_sigmoid_g_loss_fails_huge_logits_with_the_reason():
+    naive = lambda lf: -tf.reduce_mean(tf.math.log(tf.sigmoid(lf)))  # noqa: E731
+    _fails(checks.check_generator_loss, naive, "(?s)the loss is inf.*log\\(sigmoid\\(x\\)\\)")
+    with pytest.raises(AssertionError, match="log\\(sigmoid"):
+        _run_cell("gans_generator_loss", generator_loss=naive)
+
+
+def test_notebook_fixes_the_stable_formulation_before_the_code():
+    """The text before discriminator_loss says huge logits are tested and which forms are fine."""
+    import nbformat
+    from helpers.grading import SOLUTIONS
+    nb = nbformat.read(SOLUTIONS / "gans" / "gans.ipynb", as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    before = "\n".join(c.source for c in nb.cells[:ids.index("gans_discriminator_loss_answer")])
+    for phrase in ("±200", "from_logits=True", "softplus", "float64"):
+        assert phrase in before, phrase
+
+
+def test_ls_losses_accept_float64_and_other_spellings():
+    ls_d64 = lambda r, f: ls_discriminator_loss(tf.cast(r, tf.float64), tf.cast(f, tf.float64))  # noqa: E731
+    ls_d_mse = lambda r, f: 0.5 * keras.losses.MeanSquaredError()(tf.ones_like(r), r) \
+        + 0.5 * keras.losses.MeanSquaredError()(tf.zeros_like(f), f)  # noqa: E731
+    ls_g64 = lambda f: tf.reduce_mean(tf.square(tf.cast(f, tf.float64) - 1.0)) / 2  # noqa: E731
+    for d, g in ((ls_d64, ls_g64), (ls_d_mse, ls_generator_loss)):
+        checks.check_ls_discriminator_loss(d)
+        checks.check_ls_generator_loss(g)
+        _run_cell("gans_ls_losses", ls_discriminator_loss=d, ls_generator_loss=g)
+
+
+def _dc_d(acts=("lrelu",) * 3, last=None):
+    make = {"lrelu": lambda: layers.LeakyReLU(negative_slope=0.01), "relu": layers.ReLU,
+            "lrelu03": layers.LeakyReLU, "none": lambda: layers.Activation("linear")}
+    a = [make[k] for k in acts]
+    return lambda: keras.Sequential([
+        keras.Input((784,)), layers.Reshape((28, 28, 1)), layers.Conv2D(32, 5), a[0](), layers.MaxPooling2D(2),
+        layers.Conv2D(64, 5), a[1](), layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(1024), a[2](),
+        layers.Dense(1, activation=last)])
+
+
+def _dc_d_functional():                     # pooling before the activation, tf.nn.leaky_relu with alpha
+    inp = keras.Input((784,))
+    h = layers.Reshape((28, 28, 1))(inp)
+    h = layers.Activation(lambda t: tf.nn.leaky_relu(t, alpha=0.01))(layers.MaxPooling2D()(layers.Conv2D(32, 5)(h)))
+    h = layers.Activation(lambda t: tf.nn.leaky_relu(t, alpha=0.01))(layers.MaxPooling2D()(layers.Conv2D(64, 5)(h)))
+    h = layers.Dense(1024, activation=lambda t: tf.maximum(t, 0.01 * t))(layers.Flatten()(h))
+    return keras.Model(inp, layers.Dense(1)(h))
+
+
+def test_dc_discriminator_accepts_other_correct_spellings():
+    for fn in (_dc_d(), _dc_d_functional):
+        checks.check_dc_discriminator(fn)
+        _run_cell("gans_dc_discriminator", dc_discriminator=fn)
+
+
+def test_dc_discriminator_wrong_activations_are_named():
+    """The old checker (shapes, counts, finiteness) passed all of these."""
+    _fails(checks.check_dc_discriminator, _dc_d(("relu",) * 3), "ReLU instead of LeakyReLU\\(0.01\\) \\(in every")
+    _fails(checks.check_dc_discriminator, _dc_d(("lrelu03",) * 3), "default slope 0.3")
+    _fails(checks.check_dc_discriminator, _dc_d(("lrelu", "lrelu", "none")), "no activation after Dense\\(1024\\)")
+    _fails(checks.check_dc_discriminator, _dc_d(("lrelu", "relu", "lrelu")), "ReLU .* after Conv2D\\(64, 5\\)")
+    _fails(checks.check_dc_discriminator, _dc_d(last="sigmoid"), "return logits")
+    with pytest.raises(AssertionError, match="ReLU instead of LeakyReLU"):
+        _run_cell("gans_dc_discriminator", dc_discriminator=_dc_d(("relu",) * 3))
+
+
+def _dc_g(acts=("relu",) * 3, bn_first=False):
+    def block(layer, act):
+        pair = [layers.BatchNormalization(), layers.Activation(act)]
+        return [layer, *(pair if bn_first else pair[::-1])]
+    return lambda noise_dim=96: keras.Sequential([
+        keras.Input((noise_dim,)), *block(layers.Dense(1024), acts[0]), *block(layers.Dense(7 * 7 * 128), acts[1]),
+        layers.Reshape((7, 7, 128)), *block(layers.Conv2DTranspose(64, 4, strides=2, padding="same"), acts[2]),
+        layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh"), layers.Reshape((784,))])
+
+
+def test_dc_generator_accepts_other_correct_spellings():
+    for fn in (_dc_g(), _dc_g(bn_first=True)):
+        checks.check_dc_generator(fn)
+        checks.check_dc_generator(fn, noise_dim=12)
+        _run_cell("gans_dc_generator", dc_generator=fn)
+
+
+def test_dc_generator_missing_relus_are_named():
+    """The old checker (shapes, counts, range) passed all of these."""
+    _fails(checks.check_dc_generator, _dc_g(("linear",) * 3), "no ReLU \\(in every hidden layer\\)")
+    _fails(checks.check_dc_generator, _dc_g(("relu", "linear", "relu")), "no ReLU after Dense\\(7 \\* 7 \\* 128\\)")
+    _fails(checks.check_dc_generator, _dc_g(("relu", "relu", "linear")), "no ReLU after Conv2DTranspose\\(64, 4\\)")
+    _fails(checks.check_dc_generator, _dc_g((layers.LeakyReLU(0.2),) * 3), "LeakyReLU\\(0.2\\) instead of ReLU")
+    with pytest.raises(AssertionError, match="no ReLU"):
+        _run_cell("gans_dc_generator", dc_generator=_dc_g(("linear",) * 3))
+

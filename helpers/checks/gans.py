@@ -18,9 +18,16 @@ PARAMS = {"discriminator": 267_009, "generator": 1_952_528,
           "dc_discriminator": 1_102_721, "dc_generator": 6_689_729}
 
 LOG_SIGMOID_HINT = ("Most likely: log(sigmoid(x)) (or log(1 - sigmoid(x))): sigmoid rounds to exactly 0 "
-                    "or 1 in float32 for large |x|, and log(0) = -inf. Use "
-                    "tf.nn.sigmoid_cross_entropy_with_logits(labels=..., logits=...), which never "
-                    "forms sigmoid(x).")
+                    "or 1 in float32 for large |x|, and log(0) = -inf (adding an epsilon, or Keras' "
+                    "BinaryCrossentropy() on probabilities, which clips them to [1e-7, 1 - 1e-7], gives a "
+                    "finite but wrong value). Use a stable form on the logits: "
+                    "tf.nn.sigmoid_cross_entropy_with_logits(labels=..., logits=...), "
+                    "keras.losses.BinaryCrossentropy(from_logits=True) or tf.math.softplus.")
+
+#: Relative tolerance of the GAN losses: float32 and float64 computations of any correct
+#: formulation agree to ~1e-6, and log(sigmoid(x)) in float32 to ~1e-6 on moderate logits;
+#: every named mistake is off by more than 1e-2.
+LOSS_TOL = 1e-5
 
 
 def _expected():
@@ -180,9 +187,10 @@ def check_generator(fn):
 # ----------------------------------------------------------------------------- losses
 
 def _loss_value(fn, name, args, key, mistakes_keys, hint=None):
+    """Call a loss with fresh float32 tensors made from ``args``; compare with exp[key]."""
     tf = _tf()
     exp = _expected()
-    got = call(fn, *[tf.constant(a) for a in args], fn_name=name)
+    got = call(fn, *[tf.constant(np.array(a, np.float32)) for a in args], fn_name=name)
     got = as_array(got, "the loss", name)
     if got.shape not in ((), (1,)):
         fail(name, f"the loss has shape {got.shape}; it must be a scalar.",
@@ -190,12 +198,12 @@ def _loss_value(fn, name, args, key, mistakes_keys, hint=None):
     got = got.reshape(())
     if not np.isfinite(got):
         fail(name, f"the loss is {got} for logits up to {max(abs(a).max() for a in args):.0f}.", hint)
-    return expect_close(got, exp[key], "the loss", name, tol=1e-6,
+    return expect_close(got, exp[key], "the loss", name, tol=LOSS_TOL,
                         mistakes={m: exp[k] for m, k in mistakes_keys.items()}, hint=hint)
 
 
 def check_discriminator_loss(fn):
-    """discriminator_loss(logits_real, logits_fake): moderate and large logits, rel. error < 1e-6."""
+    """discriminator_loss(logits_real, logits_fake): moderate and large logits, rel. error < 1e-5."""
     name = "discriminator_loss"
     exp = _expected()
     mistakes = {"labels are swapped (real must be 1, fake 0).": "d_loss_swapped",
@@ -204,40 +212,40 @@ def check_discriminator_loss(fn):
     _loss_value(fn, name, (exp["logits_real"], exp["logits_fake"]), "d_loss", mistakes)
     _loss_value(fn, name, (exp["logits_real_big"], exp["logits_fake_big"]), "d_loss_big", mistakes,
                 hint=LOG_SIGMOID_HINT)
-    return passed(name, "matches for moderate and very large logits (rel. error < 1e-6).")
+    return passed(name, "matches for moderate and very large logits (rel. error < 1e-5).")
 
 
 def check_generator_loss(fn):
-    """generator_loss(logits_fake): moderate and large logits, rel. error < 1e-6."""
+    """generator_loss(logits_fake): moderate and large logits, rel. error < 1e-5."""
     name = "generator_loss"
     exp = _expected()
     mistakes = {"the labels are flipped: G wants D to call its samples real (label 1).": "g_loss_flipped",
                 "it is the minimax loss -log(1 - D(G(z))), which saturates; minimise -log D(G(z)).": "g_loss_minimax"}
     _loss_value(fn, name, (exp["logits_fake"],), "g_loss", mistakes)
     _loss_value(fn, name, (exp["logits_fake_big"],), "g_loss_big", mistakes, hint=LOG_SIGMOID_HINT)
-    return passed(name, "matches for moderate and very large logits (rel. error < 1e-6).")
+    return passed(name, "matches for moderate and very large logits (rel. error < 1e-5).")
 
 
 def check_ls_discriminator_loss(fn):
-    """ls_discriminator_loss(scores_real, scores_fake): rel. error < 1e-6."""
+    """ls_discriminator_loss(scores_real, scores_fake): rel. error < 1e-5."""
     name = "ls_discriminator_loss"
     exp = _expected()
     _loss_value(fn, name, (exp["logits_real"], exp["logits_fake"]), "ls_d_loss", {
         "the factor 1/2 is missing on each term.": "ls_d_loss_nohalf",
         "targets are swapped (real scores go to 1, fake to 0).": "ls_d_loss_swapped",
         "the scores went through a sigmoid: LSGAN uses the raw scores.": "ls_d_loss_sigmoid"})
-    return passed(name, "matches 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2] (rel. error < 1e-6).")
+    return passed(name, "matches 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2] (rel. error < 1e-5).")
 
 
 def check_ls_generator_loss(fn):
-    """ls_generator_loss(scores_fake): rel. error < 1e-6."""
+    """ls_generator_loss(scores_fake): rel. error < 1e-5."""
     name = "ls_generator_loss"
     exp = _expected()
     _loss_value(fn, name, (exp["logits_fake"],), "ls_g_loss", {
         "the factor 1/2 is missing.": "ls_g_loss_nohalf",
         "the target is flipped: G wants D(G(z)) close to 1, not 0.": "ls_g_loss_flipped",
         "the scores went through a sigmoid: LSGAN uses the raw scores.": "ls_g_loss_sigmoid"})
-    return passed(name, "matches 1/2 E[(D(G(z)) - 1)^2] (rel. error < 1e-6).")
+    return passed(name, "matches 1/2 E[(D(G(z)) - 1)^2] (rel. error < 1e-5).")
 
 
 # ----------------------------------------------------------------------------- DCGAN
@@ -253,8 +261,80 @@ def layer_shapes(model):
     return shapes
 
 
+def _conv(h, k, b, padding):
+    """Keras Conv2D in float64: h (N, H, W, C), k (kh, kw, C, F), b (F,)."""
+    tf = _tf()
+    return tf.nn.conv2d(h, k.astype(np.float64), 1, padding).numpy() + b
+
+
+def _conv_t(h, k, b):
+    """Keras Conv2DTranspose(stride 2, 'same') in float64: k (kh, kw, F_out, C_in)."""
+    tf = _tf()
+    n, hh, ww, _ = h.shape
+    out = tf.nn.conv2d_transpose(h, k.astype(np.float64), (n, 2 * hh, 2 * ww, k.shape[2]), 2, "SAME")
+    return out.numpy() + b
+
+
+def _pool(h):
+    n, hh, ww, c = h.shape
+    return h.reshape(n, hh // 2, 2, ww // 2, 2, c).max(axis=(2, 4))
+
+
+def _weights(model, name, shapes, what):
+    """The model's weights (model.get_weights(), float64) if their shapes are ``shapes``."""
+    ws = [np.asarray(w, np.float64) for w in model.get_weights()]
+    got = [tuple(w.shape) for w in ws]
+    if got != [tuple(s) for s in shapes]:
+        fail(name, f"the model's weights have shapes {got}, expected {[tuple(s) for s in shapes]}.",
+             f"Build the layers in the order of the table: {what}.")
+    return ws
+
+
+def _dc_d_forward(x, ws, acts, last=lambda h: h):
+    """The DCGAN discriminator of the table, from its weights; acts: 3 hidden activations."""
+    k1, b1, k2, b2, k3, b3, k4, b4 = ws
+    h = x.astype(np.float64).reshape(-1, 28, 28, 1)
+    h = _pool(acts[0](_conv(h, k1, b1, "VALID")))          # (N, 12, 12, 32)
+    h = _pool(acts[1](_conv(h, k2, b2, "VALID")))          # (N, 4, 4, 64)
+    h = acts[2](h.reshape(len(h), -1) @ k3 + b3)          # (N, 1024)
+    return last(h @ k4 + b4)                               # (N, 1)
+
+
+def _activation_mistakes(forward, correct, wrong, positions, extra):
+    """{description: output} for known activation mistakes, everywhere and at one position.
+
+    forward(acts) computes the model with a list of hidden activations; correct is the
+    right activation; wrong: {label: function}; positions: the layer names.
+    """
+    out = dict(extra)
+    for label, act in wrong.items():
+        out[f"{label} (in every hidden layer)."] = forward([act] * len(positions))
+    for label, act in wrong.items():
+        for i, where in enumerate(positions):
+            acts = [correct] * len(positions)
+            acts[i] = act
+            out[f"{label} after {where} (the other layers are right)."] = forward(acts)
+    return out
+
+
+def _relu(h):
+    return np.maximum(h, 0)
+
+
+def _ident(h):
+    return h
+
+
+D_DC_LAYERS = ("Conv2D(32, 5)", "Conv2D(64, 5)", "Dense(1024)")
+
+
 def check_dc_discriminator(fn):
-    """dc_discriminator(): conv-pool-conv-pool-dense-dense on (N, 784) images."""
+    """dc_discriminator(): conv-pool-conv-pool-dense-dense on (N, 784) images.
+
+    Checks layer output shapes and the parameter count, then the output recomputed in
+    NumPy from the model's own weights (so the activations are checked: LeakyReLU(0.01)
+    after each hidden layer, logits out); wrong activations are named with their layer.
+    """
     name = "dc_discriminator"
     model = call(fn, fn_name=name)
     _is_model(model, name, "Return a keras.Sequential model.")
@@ -265,18 +345,60 @@ def check_dc_discriminator(fn):
     _count(model, name, PARAMS[name],
            "Expected Conv2D(32, 5) 832 + Conv2D(64, 5) 51,264 + Dense(1024) 1,049,600 + Dense(1) 1,025.")
     x = np.random.default_rng(3).uniform(-1, 1, size=(4, 784)).astype(np.float32)
-    out = expect_shape(model(x, training=False), (4, 1), "D(x) for x of shape (4, 784)", name,
+    out = expect_shape(model(x.copy(), training=False), (4, 1), "D(x) for x of shape (4, 784)", name,
                        hint="Reshape the flat input to (28, 28, 1) first; return one logit per image.")
-    expect_shape(model(x[:1].reshape(1, 784), training=False), (1, 1), "D(x) for one image", name)
+    expect_shape(model(x[:1].copy(), training=False), (1, 1), "D(x) for one image", name)
     expect_finite(out, "D(x)", name)
-    return passed(name, f"{PARAMS[name]:,} parameters, (N, 784) -> (N, 1) logits.")
+    ws = _weights(model, name, [(5, 5, 1, 32), (32,), (5, 5, 32, 64), (64,), (1024, 1024), (1024,),
+                                (1024, 1), (1,)], "Conv2D(32, 5), Conv2D(64, 5), Dense(1024), Dense(1)")
+    lrelu = lambda h: _leaky(h, 0.01)  # noqa: E731
+    forward = lambda acts: _dc_d_forward(x, ws, acts)  # noqa: E731
+    mistakes = _activation_mistakes(forward, lrelu, {
+        "ReLU instead of LeakyReLU(0.01)": _relu,
+        "LeakyReLU with Keras' default slope 0.3 (pass negative_slope=0.01)": lambda h: _leaky(h, 0.3),
+        "LeakyReLU with slope 0.2 (tf.nn.leaky_relu's default; the quiz uses 0.01)": lambda h: _leaky(h, 0.2),
+        "no activation": _ident}, D_DC_LAYERS, {
+        "the output goes through a sigmoid: return logits (the loss applies the sigmoid).":
+            _dc_d_forward(x, ws, [lrelu] * 3, _sigmoid)})
+    _expect_forward(out, forward([lrelu] * 3), "D(x)", name, mistakes,
+                    hint="Expected the table's layers: LeakyReLU(0.01) after each Conv2D and after "
+                         "Dense(1024), 2x2 max pooling after each activation, no activation on Dense(1).")
+    return passed(name, f"{PARAMS[name]:,} parameters, (N, 784) -> (N, 1) logits, LeakyReLU(0.01) "
+                        "after each hidden layer.")
 
 
-def check_dc_generator(fn):
-    """dc_generator(noise_dim): dense + BN, dense + BN -> 7x7x128 -> two stride-2 Conv2DTranspose -> (N, 784)."""
+def _dc_g_forward(z, ws, acts, last, eps):
+    """The DCGAN generator of the table from its weights, batch norm in inference mode."""
+    (w1, b1, *bn1), (w2, b2, *bn2), (t1, c1, *bn3), (t2, c2) = ws[0:6], ws[6:12], ws[12:18], ws[18:20]
+
+    def bn(h, gamma, beta, mean, var):
+        return (h - mean) / np.sqrt(var + eps) * gamma + beta
+
+    h = bn(acts[0](z.astype(np.float64) @ w1 + b1), *bn1)              # (N, 1024)
+    h = bn(acts[1](h @ w2 + b2), *bn2).reshape(-1, 7, 7, 128)           # (N, 7, 7, 128)
+    h = bn(acts[2](_conv_t(h, t1, c1)), *bn3)                           # (N, 14, 14, 64)
+    return last(_conv_t(h, t2, c2)).reshape(len(h), 784)               # (N, 784)
+
+
+G_DC_LAYERS = ("Dense(1024)", "Dense(7 * 7 * 128)", "Conv2DTranspose(64, 4)")
+
+
+def _bn_epsilon(model):
+    eps = {float(layer.get_config().get("epsilon", 1e-3)) for layer in model.layers
+           if type(layer).__name__ == "BatchNormalization"}
+    return eps.pop() if len(eps) == 1 else 1e-3
+
+
+def check_dc_generator(fn, noise_dim=96):
+    """dc_generator(noise_dim): dense + BN, dense + BN -> 7x7x128 -> two stride-2 Conv2DTranspose -> (N, 784).
+
+    Checks the layer output shapes, the parameter count and the range, then the output
+    recomputed in NumPy from the model's own weights (batch norm in inference mode), so
+    that a missing or wrong hidden activation (ReLU after every hidden layer) is named.
+    """
     name = "dc_generator"
     try:
-        model = call(fn, 96, fn_name=name)
+        model = call(fn, int(noise_dim), fn_name=name)
     except ValueError as exc:                 # Keras refuses to build a wrong reshape
         if "112, 112" in str(exc) or "28, 28, 8" in str(exc):
             fail(name, "building the model failed: the upsampled image is 112x112, not 28x28.",
@@ -295,18 +417,33 @@ def check_dc_generator(fn):
                            ((28, 28, 1), "Conv2DTranspose(1, 4, strides=2, padding='same')")):
             if want not in shapes:
                 fail(name, f"no layer outputs {want}; your layers output {shapes}.", f"Expected {what}.")
-    _count(model, name, PARAMS[name],
-           "Expected Dense(1024) 99,328 + BatchNorm 4,096 + Dense(6272) 6,428,800 + BatchNorm 25,088 + "
-           "Conv2DTranspose(64, 4) 131,136 + BatchNorm 256 + Conv2DTranspose(1, 4) 1,025 (noise_dim=96).")
-    z = np.random.default_rng(4).uniform(-1, 1, size=(8, 96)).astype(np.float32)
-    out = expect_shape(model(z, training=False), (8, 784), "G(z) for z of shape (8, 96)", name,
-                       hint="Flatten the (28, 28, 1) image to 784 pixels at the end (Reshape((784,))).")
+    _count(model, name, PARAMS[name] + (noise_dim - 96) * 1024,
+           f"Expected Dense(1024) {(noise_dim + 1) * 1024:,} + BatchNorm 4,096 + Dense(6272) 6,428,800 + "
+           "BatchNorm 25,088 + Conv2DTranspose(64, 4) 131,136 + BatchNorm 256 + Conv2DTranspose(1, 4) "
+           f"1,025 (noise_dim={noise_dim}).")
+    z = np.random.default_rng(4).uniform(-1, 1, size=(8, noise_dim)).astype(np.float32)
+    out = expect_shape(model(z.copy(), training=False), (8, 784), f"G(z) for z of shape (8, {noise_dim})",
+                       name, hint="Flatten the (28, 28, 1) image to 784 pixels at the end (Reshape((784,))).")
     if out.min() < -1 or out.max() > 1:
         fail(name, f"outputs range over [{out.min():.2f}, {out.max():.2f}], outside [-1, 1].",
              "The last Conv2DTranspose needs activation='tanh'.")
     if out.min() >= 0:
         fail(name, "no output is negative: images lie in [-1, 1].", "Use tanh, not sigmoid or ReLU, on the output.")
-    return passed(name, f"{PARAMS[name]:,} parameters, (N, 96) -> 7x7x128 -> 14x14x64 -> 28x28x1 -> (N, 784) in [-1, 1].")
+    ws = _weights(model, name, [(noise_dim, 1024), (1024,), *[(1024,)] * 4, (1024, 6272), (6272,),
+                                *[(6272,)] * 4, (4, 4, 64, 128), (64,), *[(64,)] * 4, (4, 4, 1, 64), (1,)],
+                  "Dense(1024), BatchNormalization, Dense(6272), BatchNormalization, "
+                  "Conv2DTranspose(64, 4), BatchNormalization, Conv2DTranspose(1, 4)")
+    eps = _bn_epsilon(model)
+    forward = lambda acts, last=np.tanh: _dc_g_forward(z, ws, acts, last, eps)  # noqa: E731
+    mistakes = _activation_mistakes(forward, _relu, {
+        "no ReLU": _ident, "LeakyReLU(0.3) instead of ReLU": lambda h: _leaky(h, 0.3),
+        "LeakyReLU(0.2) instead of ReLU": lambda h: _leaky(h, 0.2),
+        "LeakyReLU(0.01) instead of ReLU": lambda h: _leaky(h, 0.01), "tanh instead of ReLU": np.tanh}, G_DC_LAYERS, {})
+    _expect_forward(out, forward([_relu] * 3), "G(z)", name, mistakes,
+                    hint="Expected the table's layers: ReLU after Dense(1024), Dense(6272) and "
+                         "Conv2DTranspose(64, 4), each followed by BatchNormalization; tanh on the output.")
+    return passed(name, f"{PARAMS[name] + (noise_dim - 96) * 1024:,} parameters, (N, {noise_dim}) -> "
+                        "7x7x128 -> 14x14x64 -> 28x28x1 -> (N, 784) in [-1, 1], ReLU after every hidden layer.")
 
 
 # ----------------------------------------------------------------------------- train step
