@@ -5,8 +5,12 @@ preprocessors (see :func:`helpers.grading.grade_job`). Per notebook it
 
 * starts the kernel through :class:`SandboxKernelManager` (bubblewrap + cgroup,
   :mod:`helpers.sandbox`), with :func:`helpers.guard.capture` run at kernel start;
-* runs every graded test cell between :func:`helpers.guard.restore` and
-  :func:`helpers.guard.finish` and counts it as passed only if it ran to its end;
+* runs each graded test cell that the source notebook gives to the judge in the trusted
+  kernel of :mod:`helpers.grading.judge` (no student code runs there), and every other
+  graded test cell between :func:`helpers.guard.restore` and :func:`helpers.guard.finish`,
+  counting it as passed only if it ran to its end;
+* never lets a test cell's output award partial credit (nbgrader reads a number, or full
+  points for anything else, from an ``execute_result``: a student's function can print one);
 * stops printing past ``output_mb``; after a cell runs past ``cell_timeout`` and
   ignores the interrupt, or when the kernel dies (memory, CPU, ``os._exit``), or the
   whole notebook runs past ``wall_timeout``, marks every cell not run with that
@@ -31,6 +35,7 @@ from traitlets import Any, Unicode
 from nbgrader.preprocessors import Execute
 
 from . import sandbox as sb
+from .judge import INSTALL_WIRE, TrustedKernel
 
 
 #: Jobs running in this process, by id (traitlets deep-copies config values, so the
@@ -42,11 +47,13 @@ class Job:
     """Everything one submission's execution needs and what happened to it."""
 
     def __init__(self, limits, workdir, runtime_dir, log_path, *, sandbox=True, threads=1,
-                 imports="", names=(), protect=(), guard=True):
+                 imports="", names=(), protect=(), guard=True, trusted=None):
         self.limits = limits
         self.workdir, self.runtime_dir, self.log_path = Path(workdir), Path(runtime_dir), Path(log_path)
         self.sandbox, self.threads, self.guard = sandbox, threads, guard
         self.imports, self.names, self.protect = imports, tuple(names), tuple(protect)
+        self.trusted = dict(trusted or {})   # grade_id -> source of the cells the judge runs
+        self.judge = None                    # the TrustedKernel, started at the first such cell
         self.cgroup = None
         self.km = None
         self.stopped = ""            # why no further cell runs ('' while running)
@@ -105,6 +112,9 @@ class Job:
         return f"kernel died (exit status {code})" if code is not None else "kernel died"
 
     def cleanup(self):
+        if self.judge is not None:
+            self.judge.shutdown()
+            self.judge = None
         if self.cgroup is not None:
             if self.cgroup.pids_hit():
                 self.note(f"tried to run more than {self.limits.max_processes} processes/threads")
@@ -151,6 +161,17 @@ class SandboxKernelManager(AsyncKernelManager):
 def _error(ename, evalue):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
+
+
+def _no_partial_credit(outputs):
+    """Outputs with every ``execute_result`` turned into ``display_data`` (same picture, no score)."""
+    out = []
+    for o in outputs:
+        if o.get("output_type") == "execute_result":
+            o = NotebookNode(output_type="display_data", data=o.get("data", {}),
+                             metadata=o.get("metadata", {}))
+        out.append(o)
+    return out
 
 
 def _is_test_cell(cell):
@@ -234,6 +255,11 @@ class GuardedExecute(Execute):
         if job.stopped:
             cell.outputs = [_error("NotRun", f"not run: {job.stopped}")]
             return cell
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if _is_test_cell(cell) and grade_id in job.trusted:
+            cell = await self._judge_cell(cell, cell_index, grade_id, where)
+            self.nb["cells"][cell_index] = cell
+            return cell
         self._timed_out = False
         guarded = job.guard and _is_test_cell(cell)
         original = cell.source
@@ -271,12 +297,43 @@ class GuardedExecute(Execute):
         finally:
             cell.source = original
             self._tokens = None
+            if _is_test_cell(cell):
+                cell.outputs = _no_partial_credit(cell.get("outputs", []))
         if self._timed_out and not job.stopped:
             job.note(f"{where} ran past {job.limits.cell_timeout} s")
             # Interrupted: is the kernel free again? If not, stop here.
             if await self._silent("pass", timeout=10) is None:
                 job.kill(f"{where} ran past {job.limits.cell_timeout} s and did not stop")
         self.nb["cells"][cell_index] = cell
+        return cell
+
+    async def _judge_cell(self, cell, cell_index, grade_id, where):
+        """Run a test cell in the trusted kernel; the student's kernel only answers calls."""
+        job = self.job
+        if cell.source != job.trusted[grade_id]:
+            cell.outputs = [_error("GraderError", "this test cell is not the assignment's")]
+            job.note(f"{where}: a test cell was not the assignment's")
+            return cell
+        if await self._silent(INSTALL_WIRE, timeout=max(30, job.limits.cell_timeout)) is None:
+            if job.km is not None and not await ensure_async(job.km.is_alive()):
+                reason = job.death_reason()
+                job.stop(reason)
+                cell.outputs = [_error("KernelDied", f"{where}: {reason}")]
+            else:
+                cell.outputs = [_error("GraderError", "your notebook's kernel did not answer the grader")]
+            return cell
+        try:
+            if job.judge is None:
+                job.judge = TrustedKernel(job, self.km.get_connection_info(session=False))
+            before = [c.source for c in self.nb.cells[:cell_index]
+                      if c.cell_type == "code" and not _is_test_cell(c)]
+            outputs = await job.judge.run_cell(cell.source, job.limits.cell_timeout, before)
+        except TimeoutError:
+            outputs = [_error("CellTimeoutError", f"{where} ran past {job.limits.cell_timeout} s")]
+            job.note(f"{where} ran past {job.limits.cell_timeout} s")
+            if await self._silent("pass", timeout=10) is None:
+                job.kill(f"{where} ran past {job.limits.cell_timeout} s and did not stop")
+        cell.outputs = _no_partial_credit(outputs)
         return cell
 
     # nbconvert's preprocess_cell calls the sync wrapper, bound at class creation

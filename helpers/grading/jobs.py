@@ -65,7 +65,10 @@ def _prepare_template(work, name, solutions):
     digest = hashlib.sha256(source_nb.read_bytes())
     for rel in sorted(files):
         digest.update(rel.encode() + files[rel])
-    return {"db": (tdir / "gradebook.db").read_bytes(), "files": files,
+    import nbformat
+    from .judge import trusted_cells
+    trusted = trusted_cells(nbformat.read(source_nb, as_version=4))
+    return {"db": (tdir / "gradebook.db").read_bytes(), "files": files, "trusted": trusted,
             "imports": imports, "names": names,
             "protect": list(course_settings(name, solutions).get("protect", [])),
             "source_hash": digest.hexdigest()}
@@ -122,7 +125,8 @@ def grade_job(payload):
         limits = Limits(**payload["limits"])
         job = Job(limits, kernel_dir, runtime, tmp / "kernel.log", sandbox=payload["sandbox"],
                   threads=payload.get("threads") or _job_threads(), imports=payload["imports"],
-                  names=payload["names"], protect=payload["protect"], guard=payload.get("guard", True))
+                  names=payload["names"], protect=payload["protect"], guard=payload.get("guard", True),
+                  trusted=payload.get("trusted"))
         job_id = uuid.uuid4().hex
         JOBS[job_id] = job
         api = _api(root, timeout=limits.cell_timeout, job_id=job_id)

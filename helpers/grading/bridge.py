@@ -1,0 +1,236 @@
+"""The judge's end of the wire: the student's functions, seen from the trusted kernel.
+
+Graded test cells run in a *trusted kernel* that never executes student code (see
+:mod:`helpers.grading.judge`). Before a test cell runs there, :func:`bind` gives each name
+the cell reads from the student's notebook (``conv_forward_naive``, ``CaptioningRNN``,
+``claims``) a value: plain data is copied over (:mod:`helpers.grading.wire`), anything else
+becomes a :class:`Remote`, a proxy that calls, reads and writes the object in the student's
+kernel and brings the answers back as data. Assertions, expected values, numeric gradients
+and scores are then computed here, where the student's code cannot reach them.
+
+Course objects that a test passes *into* student code (an initializer that records the
+shapes it is asked for) cross by recipe: a class with a ``__course_recipe__()`` method
+returning ``(module, name, args, kwargs)`` is rebuilt in the student's kernel, and its plain
+data attributes are copied back after the call (what they say is the student kernel's word:
+use them for checks of method, not of results).
+"""
+from __future__ import annotations
+
+import builtins
+import itertools
+import json
+import os
+import time
+
+from . import wire
+
+#: Environment variable holding the student kernel's connection info (JSON).
+CONNECTION_ENV = "COURSE_STUDENT_KERNEL"
+#: Environment variable holding the seconds one call into student code may take.
+TIMEOUT_ENV = "COURSE_CALL_TIMEOUT"
+
+#: The largest message the judge accepts from the student's kernel.
+MAX_ANSWER_BYTES = 512 * 2**20
+
+_ERRORS = {name: obj for name, obj in vars(builtins).items()
+           if isinstance(obj, type) and issubclass(obj, Exception)}
+
+
+class StudentCodeError(Exception):
+    """The student's code raised an exception whose type the judge does not re-raise as is."""
+
+
+class StudentKernel:
+    """A client of the student's kernel that sends :mod:`~helpers.grading.wire` requests."""
+
+    def __init__(self, connection_info, timeout=60.0):
+        import zmq
+        from jupyter_client import BlockingKernelClient
+        context = zmq.Context()   # its sockets drop a message past the cap instead of buffering it
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_ANSWER_BYTES)
+        self.kc = BlockingKernelClient(context=context)
+        self.kc.load_connection_info(connection_info)
+        self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=True, control=True)
+        self.timeout = float(timeout)
+        self._sync_ids = itertools.count()
+        time.sleep(0.2)   # let the iopub subscription settle before the first request
+
+    def close(self):
+        self.kc.stop_channels()
+
+    def _drain(self):
+        while True:
+            try:
+                self.kc.get_iopub_msg(timeout=0)
+            except Exception:  # noqa: BLE001 - queue.Empty
+                return
+
+    def _interrupt(self):
+        msg = self.kc.session.msg("interrupt_request", content={})
+        self.kc.control_channel.send(msg)
+
+    def request(self, op, **fields):
+        """Send one request; return its decoded answer or raise the student's exception."""
+        recipes = {}
+        fields = {k: (wire.encode(v, lambda o: self._outgoing(o, recipes)) if k in _ENCODED else v)
+                  for k, v in fields.items()}
+        text = json.dumps({"op": op, **fields})
+        self._drain()
+        msg = self.kc.session.msg("execute_request", {
+            "code": "__import__('sys').modules['__course_wire__'].serve()", "silent": False,
+            "store_history": False, "user_expressions": {}, "allow_stdin": False,
+            "stop_on_error": False}, metadata={"course": text})
+        self.kc.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
+        answer, deadline = None, time.monotonic() + self.timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._interrupt()
+                    raise TimeoutError(f"your code did not return within {self.timeout:g} s")
+                try:
+                    msg = self.kc.get_iopub_msg(timeout=min(1.0, left))
+                except Exception:  # noqa: BLE001 - queue.Empty: is the kernel still alive?
+                    if not self.kc.is_alive():
+                        raise RuntimeError("your notebook's kernel died while the test called it") \
+                            from None
+                    continue
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind, content = msg.get("msg_type"), msg.get("content", {})
+                if kind == "display_data" and wire.MIME in content.get("data", {}):
+                    answer = content["data"][wire.MIME]
+                elif kind == "status" and content.get("execution_state") == "idle":
+                    break
+        except KeyboardInterrupt:   # the judge's own cell timed out: stop the student's code too
+            self._interrupt()
+            raise
+        return self._answer(answer, recipes)
+
+    def _answer(self, text, recipes):
+        if text is None:
+            raise RuntimeError("your notebook's kernel gave no answer to the grader's call "
+                               "(did your code replace the grader's helpers in the kernel?)")
+        answer = json.loads(text) if isinstance(text, str) else text
+        if type(answer) is not dict:
+            raise wire.WireError("the answer is not a dict")
+        synced = answer.get("synced") or {}
+        for sid, obj in recipes.items():
+            state = synced.get(sid) if type(synced) is dict else None
+            if type(state) is dict:
+                for key, val in state.items():
+                    if type(key) is str and not key.startswith("__"):
+                        setattr(obj, key, wire.decode(val, _no_handles))
+        if "error" in answer:
+            ename, evalue, trace = (list(answer["error"]) + ["", "", ""])[:3]
+            ename, evalue = str(ename)[:100], str(evalue)
+            cls = _ERRORS.get(ename, StudentCodeError)
+            text = evalue if cls is not StudentCodeError else f"{ename}: {evalue}"
+            err = cls(text)
+            err.student_traceback = str(trace)
+            raise err
+        return wire.decode(answer.get("ok"), self._incoming)
+
+    def _outgoing(self, value, recipes):
+        if isinstance(value, Remote):
+            return {"h": value._spec["h"]}
+        recipe = getattr(value, "__course_recipe__", None)
+        if callable(recipe) and not isinstance(value, type):
+            module, name, args, kwargs = recipe()
+            sid = str(next(self._sync_ids))
+            recipes[sid] = value
+            enc = lambda o: self._outgoing(o, recipes)   # noqa: E731
+            return {"recipe": [module, name], "args": wire.encode(list(args), enc),
+                    "kwargs": wire.encode(dict(kwargs), enc), "sync": sid}
+        raise TypeError(f"the grader cannot pass a {type(value).__name__} to your code")
+
+    def _incoming(self, spec):
+        if "h" in spec and type(spec["h"]) is int:
+            return Remote(self, {"h": spec["h"], "type": str(spec.get("type", "?"))[:200],
+                                 "repr": str(spec.get("repr", ""))[:200]})
+        raise wire.WireError("unknown value from the student's kernel")
+
+
+_ENCODED = {"obj", "args", "kwargs", "value", "key"}
+
+
+def _no_handles(spec):
+    raise wire.WireError("only plain data may describe a course object's state")
+
+
+class Remote:
+    """An object that lives in the student's kernel: call it, read its attributes and items.
+
+    Answers come back as data (copies); dicts and lists read as attributes or items stay
+    remote, so ``model.params[name] = value`` changes the student's model.
+    """
+
+    def __init__(self, kernel, spec, source=None):
+        object.__setattr__(self, "_kernel", kernel)
+        object.__setattr__(self, "_spec", spec)
+        object.__setattr__(self, "_source", source)
+
+    def __call__(self, *args, **kwargs):
+        return self._kernel.request("call", obj=self, args=list(args), kwargs=kwargs)
+
+    def __getattr__(self, name):
+        if name == "__course_source__":
+            if self._source is None:
+                raise AttributeError(name)
+            return self._source
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._kernel.request("getattr", obj=self, name=name)
+
+    def __setattr__(self, name, value):
+        self._kernel.request("setattr", obj=self, name=name, value=value)
+
+    def __getitem__(self, key):
+        return self._kernel.request("getitem", obj=self, key=key)
+
+    def __setitem__(self, key, value):
+        self._kernel.request("setitem", obj=self, key=key, value=value)
+
+    def __len__(self):
+        return self._kernel.request("len", obj=self)
+
+    def __iter__(self):
+        return iter(self._kernel.request("list", obj=self))
+
+    def __contains__(self, item):
+        return item in self._kernel.request("list", obj=self)
+
+    def __repr__(self):
+        return f"<{self._spec.get('type')} from your notebook: {self._spec.get('repr')}>"
+
+
+_KERNEL = None
+
+
+def connect():
+    """The trusted kernel's client of the student's kernel (made once, from the environment)."""
+    global _KERNEL
+    if _KERNEL is None:
+        info = json.loads(os.environ[CONNECTION_ENV])
+        _KERNEL = StudentKernel(info, timeout=float(os.environ.get(TIMEOUT_ENV, "60")))
+    return _KERNEL
+
+
+def bind(namespace, names, sources=None):
+    """Give each of ``names`` its value from the student's notebook, in ``namespace``.
+
+    A name the notebook does not define is left unbound (the test then raises NameError).
+    sources: {name: its definition's text in the submitted notebook}, what a proxy's
+    ``__course_source__`` returns ("" where the notebook has no plain definition).
+    """
+    kernel = connect()
+    for name in names:
+        namespace.pop(name, None)
+        try:
+            value = kernel.request("get", name=name)
+        except KeyError:
+            continue
+        if isinstance(value, Remote):
+            value = Remote(kernel, value._spec, source=(sources or {}).get(name, ""))
+        namespace[name] = value

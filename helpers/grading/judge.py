@@ -1,0 +1,203 @@
+"""The trusted kernel: where graded test cells run, beside the student's kernel, never inside it.
+
+Per notebook, :class:`helpers.grading.execute.GuardedExecute` runs the student's cells in
+their sandboxed kernel as before, and each graded test cell that the source notebook marks
+for the judge (``course.judge``, see :func:`trusted_cells`) in a :class:`TrustedKernel`: a
+second IPython kernel that runs only the source notebook's import lines and its test cells,
+exactly as the source notebook has them. The test reaches the student's functions through
+:mod:`helpers.grading.bridge` (plain data over the wire), so its assertions, expected values
+and scores are computed where no student code runs: the student cannot patch the checkers,
+NumPy, the guard, the grader's code or IPython's hooks of this kernel, print the hidden
+tests, or leave a forged result in the test cell's outputs.
+"""
+from __future__ import annotations
+
+import ast
+import asyncio
+import builtins
+import json
+import tempfile
+from pathlib import Path
+
+from nbformat.v4 import output_from_msg
+
+from . import bridge, sandbox
+
+WIRE_SOURCE = (Path(__file__).with_name("wire.py")).read_text()
+
+#: Code run (silently) in the student's kernel before each judged cell: the wire's server.
+INSTALL_WIRE = ("import sys as _s, types as _t\n"
+                "_m = _t.ModuleType('__course_wire__')\n"
+                f"exec(compile({WIRE_SOURCE!r}, '<course wire>', 'exec'), _m.__dict__)\n"
+                "_s.modules['__course_wire__'] = _m\n"
+                "del _s, _t, _m\n")
+
+
+def trusted_cells(source_nb):
+    """{grade_id: source} of the test cells the judge runs, from the source notebook.
+
+    The notebook's ``course.judge`` metadata says where its test cells run: ``"trusted"``
+    (the judge) or ``"kernel"`` (the student's kernel, behind the guard; the default while
+    an assignment's tests still need it); a cell's own ``course.judge`` overrides it.
+    """
+    default = source_nb.metadata.get("course", {}).get("judge", "kernel")
+    out = {}
+    for cell in source_nb.cells:
+        meta = cell.get("metadata", {})
+        nbg = meta.get("nbgrader", {})
+        if cell.cell_type == "code" and nbg.get("grade") and not nbg.get("solution"):
+            if meta.get("course", {}).get("judge", default) == "trusted":
+                out[nbg["grade_id"]] = cell.source
+    return out
+
+
+def _bound(tree):
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def definitions(sources, names):
+    """{name: source of its last top-level definition} in the submitted code cells ``sources``.
+
+    What the judge's static checks read (``fn.__course_source__``): the submitted text itself,
+    not what the student's kernel says about it. A name defined some other way (``exec``, a
+    module) has no entry.
+    """
+    found = {}
+    wanted = set(names)
+    for src in sources:
+        text = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound = {node.name}
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                bound = {n.id for tg in targets for n in ast.walk(tg) if isinstance(n, ast.Name)}
+            else:
+                continue
+            for name in bound & wanted:
+                found[name] = ast.get_source_segment(text, node) or ""
+    return found
+
+
+def student_names(source, imports):
+    """Names a test cell reads that neither it, the source's imports nor builtins define."""
+    tree = ast.parse(source)
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return sorted(loaded - _bound(tree) - _bound(ast.parse(imports or "")) - set(dir(builtins)))
+
+
+class TrustedKernel:
+    """The judge's kernel for one notebook: started at its first judged cell, runs the
+    source's test cells. Its blocking client lives in a thread of its own (with its own
+    event loop: the grader's loop is busy running the notebook); :meth:`run_cell` is awaited.
+    """
+
+    def __init__(self, job, student_info):
+        import concurrent.futures
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop()))
+        self._started = self._thread.submit(self._start, job, student_info)
+
+    def _start(self, job, student_info):
+        from jupyter_client import KernelManager
+        info = dict(student_info)
+        if isinstance(info.get("key"), bytes):
+            info["key"] = info["key"].decode()
+        self.job = job
+        self.dir = tempfile.mkdtemp(prefix="course-judge-")
+        env = sandbox.kernel_env(job.threads, sandbox=False)
+        env[bridge.CONNECTION_ENV] = json.dumps(info)
+        env[bridge.TIMEOUT_ENV] = str(job.limits.cell_timeout)
+        env["HOME"] = env["MPLCONFIGDIR"] = self.dir
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(env=env, cwd=self.dir)
+        self.kc = self.km.blocking_client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=120)
+        setup = "import helpers.grading.bridge as __course_judge__\n" + (job.imports or "")
+        error = self._run(setup, timeout=300)[1]
+        if error:
+            raise RuntimeError(f"the grader's judge could not start: {error}")
+
+    def _run(self, code, timeout, store_history=False):
+        """Execute ``code``; return (outputs as nbformat nodes, error text or '')."""
+        outputs = []
+
+        def hook(msg):
+            kind = msg.get("msg_type")
+            if kind == "clear_output":
+                outputs.clear()
+            elif kind in ("stream", "display_data", "execute_result", "error"):
+                outputs.append(output_from_msg(msg))
+        reply = self.kc.execute_interactive(code, store_history=store_history, allow_stdin=False,
+                                            output_hook=hook, timeout=timeout)
+        content = reply.get("content", {})
+        error = "" if content.get("status") == "ok" else \
+            f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
+        return outputs, error
+
+    async def run_cell(self, source, timeout, submitted=()):
+        """Run a test cell as the source notebook has it; return its outputs.
+
+        submitted: the sources of the submission's code cells before this one (for
+        ``__course_source__``). Raises TimeoutError when it runs past ``timeout`` seconds (the
+        kernel is interrupted, or restarted if it does not stop).
+        """
+        await asyncio.wrap_future(self._started)
+        return await asyncio.wrap_future(self._thread.submit(self._run_cell, source, timeout,
+                                                             submitted))
+
+    def _run_cell(self, source, timeout, submitted):
+        names = student_names(source, self.job.imports)
+        sources = definitions(submitted, names)
+        try:
+            outputs, error = self._run(f"__course_judge__.bind(globals(), {names!r}, {sources!r})",
+                                       timeout)
+            if error:
+                return outputs
+            return self._run(source, timeout, store_history=True)[0]
+        except TimeoutError:
+            self._stop_running()
+            raise
+
+    def _stop_running(self):
+        self.km.interrupt_kernel()
+        try:
+            self._run("pass", timeout=10)
+        except TimeoutError:
+            self.km.restart_kernel(now=True)
+            self.kc.wait_for_ready(timeout=120)
+            self._run("import helpers.grading.bridge as __course_judge__\n" + (self.job.imports or ""),
+                      timeout=300)
+
+    def shutdown(self):
+        try:
+            self._started.result(timeout=0)
+            self._thread.submit(self._shutdown).result(timeout=60)
+        except Exception:  # noqa: BLE001 - never started, or already gone
+            pass
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+    def _shutdown(self):
+        try:
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=True)
+        finally:
+            import shutil
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,190 @@
+"""The trusted judge: the wire carries data only, the bridge reaches student code only as data.
+
+Unit tests of :mod:`helpers.grading.wire` (no kernel), then the bridge against a real IPython
+kernel standing in for a student's (a few seconds). Whole grading runs with the judge are in
+tests/test_hostile.py (attacks) and tests/test_pipeline.py (reference full, release 0).
+"""
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+
+from helpers.grading import bridge, wire
+from helpers.grading.judge import INSTALL_WIRE, definitions, student_names, trusted_cells
+
+
+def _roundtrip(value):
+    handles = []
+    data = json.loads(json.dumps(wire.encode(value, lambda v: handles.append(v) or {"h": 1})))
+    return wire.decode(data, lambda spec: ("handle", spec["h"])), handles
+
+
+def test_data_crosses_as_equal_copies_and_objects_as_handles():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    value = {"x": x, 3: (1, 2.5, None, True, "s", b"\x00"), "l": [np.int64(4), x[0]]}
+    back, handles = _roundtrip(value)
+    assert back.keys() == value.keys() and back[3] == value[3]
+    assert back["x"].dtype == np.float32 and np.array_equal(back["x"], x) and back["x"] is not x
+    assert back["l"][0] == 4 and isinstance(back["l"][0], np.int64)
+
+    class Cache:
+        pass
+    from collections import namedtuple
+    Pair = namedtuple("Pair", "a b")
+    obj, pair = Cache(), Pair(1, 2)
+    back, handles = _roundtrip([obj, pair, {1, 2}])
+    assert back == [("handle", 1)] * 3 and handles == [obj, pair, {1, 2}]
+
+
+def test_tensors_cross_as_tensors():
+    tf = pytest.importorskip("tensorflow")
+    back, _ = _roundtrip(tf.constant([[1.0, 2.0]]))
+    assert isinstance(back, tf.Tensor) and back.numpy().tolist() == [[1.0, 2.0]]
+
+
+@pytest.mark.parametrize("evil", [
+    {"nd": base64.b64encode(b"not an npy file").decode()},
+    {"nd": "!!!"},
+    {"l": {"not": "a list"}},
+    {"d": [[1, 2, 3]]},
+    {"h": 1, "sneaky": True},
+    ["a bare list"],
+    {"unknown": 1},
+])
+def test_malformed_data_is_refused(evil):
+    with pytest.raises((wire.WireError, ValueError)):
+        wire.decode(evil, lambda spec: (_ for _ in ()).throw(wire.WireError("no handles")))
+
+
+def test_pickled_arrays_are_never_loaded():
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        wire.decode({"nd": base64.b64encode(buf.getvalue()).decode()}, None)
+    with pytest.raises(wire.WireError):
+        wire.decode(json.loads("[" * 0 + '{"l": ' * 40 + "[]" + "}" * 40), None)
+
+
+def test_test_cells_read_student_names_not_imports_or_their_own():
+    imports = "import numpy as np\nfrom helpers.checks import conv_1x1 as checks"
+    cell = "_x = np.ones(3)\nchecks.check(conv_1x1)\nfor _k in claims: print(_k, len)\n"
+    assert student_names(cell, imports) == ["claims", "conv_1x1"]
+    sources = ["def conv_1x1(x):\n    return x\n", "claims = {'a': True}\n%timeit 1",
+               "def conv_1x1(x):\n    return 2 * x\n"]
+    assert definitions(sources, ["conv_1x1", "claims", "absent"]) == {
+        "conv_1x1": "def conv_1x1(x):\n    return 2 * x", "claims": "claims = {'a': True}"}
+
+
+def test_only_cells_the_source_marks_go_to_the_judge():
+    import nbformat
+    nb = nbformat.v4.new_notebook(metadata={"course": {"judge": "trusted"}})
+    test = {"nbgrader": {"grade": True, "solution": False, "grade_id": "t1", "points": 1}}
+    nb.cells = [nbformat.v4.new_code_cell("assert f(1) == 1", metadata=test),
+                nbformat.v4.new_code_cell("assert f(2) == 2", metadata={
+                    **test, "nbgrader": {**test["nbgrader"], "grade_id": "t2"},
+                    "course": {"judge": "kernel"}}),
+                nbformat.v4.new_code_cell("def f(x): return x", metadata={
+                    "nbgrader": {"grade": False, "solution": True, "grade_id": "s"}})]
+    assert trusted_cells(nb) == {"t1": "assert f(1) == 1"}
+    nb.metadata.course = {}
+    assert trusted_cells(nb) == {}
+
+
+@pytest.fixture(scope="module")
+def student():
+    """A plain IPython kernel with the wire installed, as the grader prepares a student's."""
+    from jupyter_client import KernelManager
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    kc = km.blocking_client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    kc.execute_interactive(INSTALL_WIRE + '''
+import numpy as np, time
+class Model:
+    def __init__(self, scale):
+        self.params = {"W": np.ones(2) * scale}
+    def loss(self, x):
+        return float(self.params["W"] @ x)
+def double_in_place(x, conf):
+    x *= 2
+    conf["seen"] = True
+    return x, (x, conf)
+def backward(dout, cache):
+    x, conf = cache
+    return dout * x
+def broken(x):
+    raise NotImplementedError("not yet")
+def custom_error(x):
+    class Weird(Exception):
+        pass
+    raise Weird("hidden")
+def slow(seconds):
+    time.sleep(seconds)
+    return "woke"
+def huge():
+    return np.zeros(2_000_000)
+''', timeout=60)
+    info = km.get_connection_info(session=False)
+    info["key"] = info["key"].decode()
+    kernel = bridge.StudentKernel(info, timeout=5)
+    ns = {}
+    old, bridge._KERNEL = bridge._KERNEL, kernel
+    bridge.bind(ns, ["Model", "double_in_place", "backward", "broken", "custom_error", "slow",
+                     "huge", "absent"], {"double_in_place": "def double_in_place(x, conf): ..."})
+    yield ns, kernel, info
+    bridge._KERNEL = old
+    kernel.close()
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def test_arguments_are_copies_and_caches_pass_back(student):
+    ns = student[0]
+    x, conf = np.arange(3.0), {"seen": False}
+    out, cache = ns["double_in_place"](x, conf)
+    assert x.tolist() == [0, 1, 2] and conf == {"seen": False}, "the caller's data must not change"
+    assert out.tolist() == [0, 2, 4]
+    assert ns["backward"](np.ones(3), cache).tolist() == [0, 2, 4]
+    assert ns["double_in_place"].__course_source__.startswith("def double_in_place")
+    assert "absent" not in ns
+
+
+def test_objects_stay_remote_and_their_dicts_by_reference(student):
+    ns = student[0]
+    model = ns["Model"](3.0)
+    assert isinstance(model, bridge.Remote)
+    assert model.params["W"].tolist() == [3, 3]
+    model.params["W"] = np.array([1.0, -1.0])            # cs231n's sanity checks do this
+    assert model.loss(np.array([5.0, 2.0])) == 3.0
+    assert sorted(model.params) == ["W"]
+
+
+def test_student_errors_are_raised_here_by_name(student):
+    ns = student[0]
+    with pytest.raises(NotImplementedError, match="not yet"):
+        ns["broken"](1)
+    with pytest.raises(bridge.StudentCodeError, match="Weird: hidden") as info:
+        ns["custom_error"](1)
+    assert "custom_error" in info.value.student_traceback
+
+
+def test_a_call_that_runs_too_long_is_interrupted(student):
+    ns = student[0]
+    with pytest.raises(TimeoutError, match="did not return within 5 s"):
+        ns["slow"](60)
+    assert ns["slow"](0) == "woke", "the student's kernel must be usable again"
+
+
+def test_an_answer_past_the_cap_is_refused_not_buffered(student, monkeypatch):
+    ns, _, info = student
+    assert ns["huge"]().shape == (2_000_000,)          # 16 MB: under the real cap
+    monkeypatch.setattr(bridge, "MAX_ANSWER_BYTES", 2**20)
+    small = bridge.StudentKernel(info, timeout=5)
+    try:
+        with pytest.raises((TimeoutError, RuntimeError)):
+            bridge.Remote(small, ns["huge"]._spec)()
+    finally:
+        small.close()
