@@ -261,3 +261,55 @@ def test_lstm_beats_rnn(demo_run):
     assert lstm >= target, f"LSTM validation BLEU-4 {lstm} < its target {target}"
     assert rnn < target, f"the RNN ({rnn}) reaches the LSTM's target {target}: the target does not separate them"
     assert lstm > rnn
+
+
+# --------------------------------------------------------------------------- contracts (#19)
+
+def test_step_backward_that_updates_dnext_c_in_place_passes(ref):
+    """cs231n-style `dnext_c += ...` on the argument: correct, legal, full marks."""
+    def in_place(dnext_h, dnext_c, k):
+        i, f, o, g = k["gates"]
+        tc = np.tanh(k["c_new"])
+        dnext_c += dnext_h * o * (1 - tc * tc)          # changes the caller's array
+        dgates = [dnext_c * g * i * (1 - i), dnext_c * k["c"] * f * (1 - f),
+                  dnext_h * tc * o * (1 - o), dnext_c * i * (1 - g * g)]
+        da = np.hstack(dgates)
+        return (da @ k["Wx"].T, da @ k["Wh"].T, dnext_c * f, k["x"].T @ da, k["h"].T @ da, da.sum(0))
+    for case in ("public", "hidden"):
+        checks.check_lstm_step_backward(alt_step_forward, in_place, case=case)
+
+
+def test_reference_sequence_layers_treat_step_caches_as_opaque():
+    """The student's step pair keeps a dict cache; the given (reference) lstm_backward and
+    the model must only hand it back, never unpack it."""
+    ns = _tools().reference("lstm_captioning")
+    ns.update(lstm_step_forward=alt_step_forward, lstm_step_backward=alt_step_backward)
+    for case in ("public", "hidden"):
+        checks.check_lstm_backward(ns["lstm_forward"], ns["lstm_backward"], case=case)
+        checks.check_captioning_loss(ns["CaptioningRNN"], case=case)
+
+
+def test_lstm_sample_may_stop_at_end(ref):
+    class StopsAtEnd(ref["CaptioningRNN"]):
+        def sample(self, features, max_length=30):
+            full = super().sample(features, max_length)
+            out = np.full_like(full, self._null)
+            for n, row in enumerate(full):
+                for t, word in enumerate(row):
+                    out[n, t] = word
+                    if word == self._end:
+                        break
+            return out
+    checks.check_captioning_sample(StopsAtEnd)
+    checks.check_captioning_sample(StopsAtEnd, case="hidden")
+
+
+def test_lstm_layers_from_tensorflow_earn_nothing():
+    import tensorflow as tf
+
+    def tf_step(x, prev_h, prev_c, Wx, Wh, b):
+        i, f, o, g = tf.split(x @ Wx + prev_h @ Wh + b, 4, axis=1)
+        c = tf.sigmoid(f) * prev_c + tf.sigmoid(i) * tf.tanh(g)
+        return (tf.sigmoid(o) * tf.tanh(c)).numpy(), c.numpy(), None
+    with pytest.raises(CheckFailed, match="asks for the LSTM step in NumPy; your function called tf.split"):
+        checks.check_lstm_step_forward(tf_step)

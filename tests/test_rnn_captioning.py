@@ -337,7 +337,7 @@ def test_model_wrong_gradient_is_caught(ref):
 def test_sample_start_every_step_is_named(ref):
     embed = ref["word_embedding_forward"]
     ns = _tools()._patched(dict(ref, __quiz__="rnn_captioning"), word_embedding_forward=lambda x, W: (
-        embed(np.ones_like(x), W) if np.ndim(x) == 1 else embed(x, W)))
+        embed(np.ones_like(x), W) if np.shape(x)[1] == 1 else embed(x, W)))
     with pytest.raises(CheckFailed, match="every step is fed <START>"):
         checks.check_captioning_sample(ns["CaptioningRNN"])
 
@@ -506,3 +506,96 @@ def test_plots_return_figures():
     fig2 = show_captions(np.zeros((3, 32, 32, 3)), ["a b", "c", "d"], ["x", "y", "z"], title="t")
     assert len(fig2.axes) == 4 and "model: a b" in fig2.axes[0].texts[0].get_text()
     plt.close("all")
+
+
+# --------------------------------------------------------------------------- contracts (#19)
+
+def _dict_step_forward(x, prev_h, Wx, Wh, b):
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    return next_h, {"Wh": Wh, "next_h": next_h, "x": x, "Wx": Wx, "prev_h": prev_h}
+
+
+def _dict_step_backward(dnext_h, cache):
+    dnext_h *= 1 - cache["next_h"] ** 2              # in place, on the argument
+    return (dnext_h @ cache["Wx"].T, dnext_h @ cache["Wh"].T, cache["x"].T @ dnext_h,
+            cache["prev_h"].T @ dnext_h, dnext_h.sum(axis=0))
+
+
+def test_in_place_step_backward_with_a_dict_cache_passes():
+    for case in ("public", "hidden"):
+        checks.check_rnn_step_backward(_dict_step_forward, _dict_step_backward, case=case)
+
+
+def test_reference_sequence_layers_and_model_use_only_the_contracts():
+    """Step caches in another layout and an embedding that unpacks N, T = x.shape: the
+    given (reference) rnn_backward and CaptioningRNN must still work."""
+    def embed_loops(x, W):
+        N, T = x.shape
+        out = np.zeros((N, T, W.shape[1]))
+        for n in range(N):
+            for t in range(T):
+                out[n, t] = W[x[n, t]]
+        return out, (x, W.shape)
+    ns = _tools().reference("rnn_captioning")
+    ns.update(rnn_step_forward=_dict_step_forward, rnn_step_backward=_dict_step_backward,
+              word_embedding_forward=embed_loops)
+    for case in ("public", "hidden"):
+        checks.check_rnn_backward(ns["rnn_forward"], ns["rnn_backward"], case=case)
+        checks.check_captioning_loss(ns["CaptioningRNN"], case=case)
+        checks.check_captioning_sample(ns["CaptioningRNN"], case=case)
+
+
+def test_sample_is_compared_up_to_end(ref):
+    """cs231n lets sample stop at <END>; the words after it are never read."""
+    exp = checks.expected("captioning_sample", "rnn")["captions"]
+    assert any(2 in row[:-1] for row in exp.tolist()), "the fixed case must end a caption early"
+
+    class StopsAtEnd(ref["CaptioningRNN"]):
+        def sample(self, features, max_length=30):
+            out = super().sample(features, max_length)
+            for row in out:
+                ends = np.flatnonzero(row == self._end)
+                if ends.size:
+                    row[ends[0] + 1:] = self._null
+            return out
+
+    class WrongAfterEnd(StopsAtEnd):
+        def sample(self, features, max_length=30):
+            out = super().sample(features, max_length)
+            out[:, 0] = self.word_to_idx["blue"]          # a different first word
+            return out
+    checks.check_captioning_sample(StopsAtEnd)
+    checks.check_captioning_sample(StopsAtEnd, case="hidden")
+    with pytest.raises(CheckFailed, match=r"differ from the expected ones \(compared up to <END>\)"):
+        checks.check_captioning_sample(WrongAfterEnd)
+
+
+def test_hidden_model_checks_name_their_mistakes(ref):
+    class Coupled(ref["CaptioningRNN"]):
+        def sample(self, features, max_length=30):       # normalises over the minibatch
+            return super().sample(features - features.mean(axis=0), max_length)
+    with pytest.raises(CheckFailed, match="changes with the minibatch"):
+        checks.check_captioning_sample(Coupled, case="hidden")
+
+    class NotAveraged(ref["CaptioningRNN"]):
+        def loss(self, features, captions):
+            loss, grads = super().loss(features, captions)
+            n = len(features)
+            return loss * n, {k: v * n for k, v in grads.items()}
+    with pytest.raises(CheckFailed, match="divide the summed loss by N"):
+        checks.check_captioning_loss(NotAveraged, case="hidden")
+
+
+def test_layers_from_tensorflow_or_stored_answers_earn_nothing():
+    import tensorflow as tf
+
+    def tf_step(x, prev_h, Wx, Wh, b):
+        next_h = tf.tanh(x @ Wx + prev_h @ Wh + b).numpy()
+        return next_h, None
+
+    def answer_step(x, prev_h, Wx, Wh, b):
+        return checks.expected("rnn_step_forward", "public")["next_h"], None
+    with pytest.raises(CheckFailed, match="asks for the RNN step in NumPy; your function called tf.tanh"):
+        checks.check_rnn_step_forward(tf_step)
+    with pytest.raises(CheckFailed, match="your function called checks.expected"):
+        checks.check_rnn_step_forward(answer_step)

@@ -94,7 +94,7 @@ def _model_cases(ns, cell_type, out):
     embed = ns["word_embedding_forward"]
     out[f"captioning_sample/{cell_type}/captions~start_every_step"] = _patched_sample(
         ns, cell_type, word_embedding_forward=lambda x, W: (
-            embed(np.ones_like(x), W) if np.ndim(x) == 1 else embed(x, W)))
+            embed(np.ones_like(x), W) if np.shape(x)[1] == 1 else embed(x, W)))
 
 
 def _patched(ns, **patches):

@@ -128,8 +128,11 @@ def _functions(fn):
     return [getattr(fn, "__func__", fn)]
 
 
-def library_uses(fn, _seen=None):
+def library_uses(fn, graded=(), _seen=None):
     """What ``fn`` (a function, method or class) reaches that a NumPy answer must not.
+
+    graded: names of the quiz's other graded functions; calls to them are not followed
+    (each is judged by its own check), calls to other functions of the notebook are.
 
     Returns a list of strings as the student wrote them (``"tf.nn.conv2d"``,
     ``"import torch"``, ``"checks.conv_reference"``), first seen first, without repeats;
@@ -176,31 +179,32 @@ def library_uses(fn, _seen=None):
                 if not parts or parts[0] in local:
                     continue
                 text = ".".join(parts)
-                if parts[0] in HIDING or any(p in _ANSWER_KEYS for p in parts):
+                if parts[0] in HIDING:
                     found.append(text)
-                    continue
-                if has_globals and parts[0] in scope:
+                elif has_globals and parts[0] in scope:
                     obj, depth = _resolve(parts, scope)
                     if getattr(obj, "__course_answer_key__", False) or _forbidden(
                             ".".join([_origin(obj)] + parts[depth:])):
                         found.append(text)
                     elif (inspect.isfunction(obj) or inspect.isclass(obj)) and module and \
-                            getattr(obj, "__module__", None) == module and obj is not func:
-                        found += library_uses(obj, seen)    # a helper of the same notebook
-                elif parts[0] not in scope and parts[0] in ALIASES:
-                    found.append(text)
+                            getattr(obj, "__module__", None) == module and obj is not func \
+                            and parts[0] not in graded:
+                        found += library_uses(obj, graded, seen)    # a helper of the notebook
+                elif parts[0] in ALIASES or any(p in _ANSWER_KEYS for p in parts):
+                    found.append(text)                      # no globals to resolve: by name
     return list(dict.fromkeys(found))
 
 
-def check_numpy_only(fn, fn_name, what, how="in NumPy"):
+def check_numpy_only(fn, fn_name, what, how="in NumPy", graded=()):
     """Fail (CheckFailed) if ``fn`` computes its result with a library (see the module doc).
 
     fn: the student's function (or class, for a model whose methods are graded).
     fn_name: the name in the message.  what: what the quiz asks for, e.g. "the convolution".
     how: how it asks for it ("in NumPy"; "by arithmetic" for a parameter count).
+    graded: the quiz's other graded functions (see :func:`library_uses`).
     Returns None when nothing is found.
     """
-    uses = library_uses(fn)
+    uses = library_uses(fn, graded)
     if uses:
         fail(fn_name, f"this quiz asks for {what} {how}; your function called "
                       f"{', '.join(uses[:3])}{' ...' if len(uses) > 3 else ''}.",

@@ -11,8 +11,10 @@ import itertools
 
 from . import rnn_captioning as _rnn
 from ._compare import call, expect_close, passed
-from .rnn_captioning import (_grad_check, _sequence_backward, _unpack, eval_numerical_gradient_array,
-                             expected, linspace, mistakes_for, random_inputs)
+from ._captioning import numpy_only
+from .rnn_captioning import (_grad_check, _output_of, _sequence_backward, _unpack, call_fresh,
+                             eval_numerical_gradient_array, expected, fresh, linspace, mistakes_for,
+                             random_inputs)
 
 QUIZ = "lstm_captioning"
 GATES = "ifog"
@@ -55,8 +57,9 @@ def lstm_inputs(case="public"):
 def check_lstm_step_forward(fn, case="public"):
     """lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b) -> next_h, next_c, cache."""
     name = "lstm_step_forward"
+    numpy_only(fn, name, "the LSTM step")
     exp = expected(name, case, QUIZ)
-    next_h, next_c, _ = _unpack(call(fn, *lstm_step_inputs(case)), 3, name, "next_h, next_c, cache")
+    next_h, next_c, _ = _unpack(call_fresh(fn, *lstm_step_inputs(case)), 3, name, "next_h, next_c, cache")
     mistakes = dict(_gate_mistakes(), no_tanh_c="next_h = o * tanh(next_c): the tanh of the new cell is missing.")
     err_c = expect_close(next_c, exp["next_c"], "next_c", name, tol=_rnn.FWD_TOL,
                          mistakes=mistakes_for(exp, "next_c", mistakes))
@@ -71,19 +74,20 @@ STEP_SHAPES = {"public": (4, 5, 6), "hidden": (3, 2, 4)}
 def check_lstm_step_backward(forward, backward, case="public"):
     """lstm_step_backward(dnext_h, dnext_c, cache) -> 6 gradients, against numeric ones."""
     name = "lstm_step_backward"
+    numpy_only(backward, name, "the LSTM step's backward pass")
     N, D, H = STEP_SHAPES[case]
     args = random_inputs([(N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)],
                          seed=sum(STEP_SHAPES[case]) + 4)
     dnext_h, dnext_c = random_inputs([(N, H), (N, H)], seed=97)
-    _, _, cache = _unpack(call(forward, *args), 3, "lstm_step_forward", "next_h, next_c, cache")
-    grads = _unpack(call(backward, dnext_h, dnext_c, cache, fn_name=name), 6, name,
+    _, _, cache = _unpack(call_fresh(forward, *args), 3, "lstm_step_forward", "next_h, next_c, cache")
+    # Fresh copies: cs231n-style code may do `dnext_c += ...` on its argument, and the
+    # numeric gradient below still needs the original dnext_h, dnext_c.
+    grads = _unpack(call(backward, *fresh(dnext_h, dnext_c), cache, fn_name=name), 6, name,
                     "dx, dprev_h, dprev_c, dWx, dWh, db")
 
     def numeric(i):
-        def out(k):
-            return lambda v: forward(*args[:i], v, *args[i + 1:])[k]
-        return (eval_numerical_gradient_array(out(0), args[i].copy(), dnext_h)
-                + eval_numerical_gradient_array(out(1), args[i].copy(), dnext_c))
+        return (eval_numerical_gradient_array(_output_of(forward, args, i, 0), args[i].copy(), dnext_h)
+                + eval_numerical_gradient_array(_output_of(forward, args, i, 1), args[i].copy(), dnext_c))
     nums = [numeric(i) for i in range(6)]
     err = _grad_check(name, grads, nums, ["dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"],
                       "Most likely: dnext_c must be added to the gradient that reaches next_c "
@@ -95,8 +99,9 @@ def check_lstm_step_backward(forward, backward, case="public"):
 def check_lstm_forward(fn, case="public"):
     """lstm_forward(x, h0, Wx, Wh, b) -> h, cache, on cs231n's linspace test."""
     name = "lstm_forward"
+    numpy_only(fn, name, "the LSTM over a sequence")
     exp = expected(name, case, QUIZ)
-    h, _ = _unpack(call(fn, *lstm_inputs(case)), 2, name, "h, cache")
+    h, _ = _unpack(call_fresh(fn, *lstm_inputs(case)), 2, name, "h, cache")
     mistakes = dict(_gate_mistakes(),
                     c_reset="the cell state is reset at every step; carry next_c into the next step.",
                     h0_every_step="every step starts from h0; feed each step's next_h into the next step.")
@@ -109,11 +114,13 @@ def check_lstm_backward(forward, backward, case="public"):
     return _sequence_backward("lstm_backward", forward, backward, case, 5, gate_mul=4, quiz=QUIZ)
 
 
-def check_captioning_loss(model_class):
-    """CaptioningRNN(cell_type='lstm').loss: cs231n's 9.82445935443, then numeric gradients."""
-    return _rnn.check_captioning_loss(model_class, "lstm", quiz=QUIZ)
+def check_captioning_loss(model_class, case="public"):
+    """CaptioningRNN(cell_type='lstm').loss: cs231n's 9.82445935443, then numeric gradients
+    (case="hidden": other data, <NULL> padding, minibatch size)."""
+    return _rnn.check_captioning_loss(model_class, "lstm", quiz=QUIZ, case=case)
 
 
-def check_captioning_sample(model_class):
-    """CaptioningRNN(cell_type='lstm').sample: greedy captions of a fixed model."""
-    return _rnn.check_captioning_sample(model_class, "lstm", quiz=QUIZ)
+def check_captioning_sample(model_class, case="public"):
+    """CaptioningRNN(cell_type='lstm').sample: greedy captions of a fixed model, compared up
+    to <END> (case="hidden": another length, captions independent across the minibatch)."""
+    return _rnn.check_captioning_sample(model_class, "lstm", quiz=QUIZ, case=case)
