@@ -235,7 +235,9 @@ def read_secrets(nb, ctx):
 def network(nb, ctx):
     return _insert_before_tests(nb, _code(f"""
         import socket
-        for _host, _port in [("127.0.0.1", {ctx['port']}), ("1.1.1.1", 53), ("pypi.org", 443)]:
+        # Only the test's own server on this machine's loopback: the sandbox's network
+        # namespace must not reach it, and nothing is ever sent past this machine.
+        for _host, _port in [("127.0.0.1", {ctx['port']}), ("localhost", {ctx['port']})]:
             try:
                 _s = socket.create_connection((_host, _port), timeout=3)
                 _s.sendall(b"PWNED")
@@ -312,6 +314,116 @@ def shadow_modules(nb, ctx):
     return nb
 
 
+# Attacks on the new design (#18): the judge (helpers/grading/judge.py, bridge.py, wire.py).
+
+
+def displayhook_pass(nb, ctx):
+    """One line: the graded function leaves an execute_result, then fails. nbgrader reads an
+    execute_result as partial credit (full points for anything that is not a number)."""
+    cells = [_code(f"""
+        def {name}(*args, **kwargs):
+            import sys
+            sys.displayhook("x")
+            raise ValueError("wrong")
+    """) for name in ctx["functions"]]
+    return _insert_before_tests(nb, *cells)
+
+
+def forge_tokens(nb, ctx):
+    """Written against the guard: an input transformer turns every piece of code the grader
+    sends into a print of the end tokens it carries; the wire's code into a forged answer."""
+    return _insert_before_tests(nb, _code(r"""
+        import re
+        def _forge(lines):
+            text = "".join(lines)
+            toks = re.findall(r"grader-[0-9a-f]{24}", text)
+            if toks:
+                return ["print(%r)\n" % "\n".join(toks)]
+            if "__course_wire__" in text:
+                return ["from IPython.display import publish_display_data as _p\n",
+                        "_p({'application/vnd.course.bridge+json': '{\"ok\": true}'})\n"]
+            return lines
+        get_ipython().input_transformers_post.append(_forge)
+    """))
+
+
+def reinstall_after_restore(nb, ctx):
+    """pre/post_run_cell hooks put the fakes back after every restore, and replace the
+    judge's server in this kernel with one that answers every request with True."""
+    return _insert_before_tests(nb, _code("""
+        import sys, json, numpy
+        def _again(*a, **k):
+            numpy.allclose = lambda *a, **k: True
+            import helpers.checks._compare as _c
+            _c.expect_close = lambda *a, **k: 0.0
+            _w = sys.modules.get("__course_wire__")
+            if _w is not None:
+                from IPython.display import publish_display_data
+                _w.serve = lambda: publish_display_data({_w.MIME: json.dumps({"ok": True})})
+        get_ipython().events.register("pre_run_cell", _again)
+        get_ipython().events.register("post_run_cell", _again)
+    """))
+
+
+def hijack_import(nb, ctx):
+    """A notebook-level __import__ that hands the grader's own imports fakes."""
+    return _insert_before_tests(nb, _code("""
+        import builtins, types
+        _real_import = builtins.__import__
+        class _Yes(types.ModuleType):
+            def __getattr__(self, name):
+                return lambda *a, **k: True
+        def _imp(name, *a, **k):
+            if name.startswith(("helpers", "numpy", "sys")):
+                return _Yes(name)
+            return _real_import(name, *a, **k)
+        builtins.__import__ = _imp
+    """))
+
+
+def print_history(nb, ctx):
+    """After the tests: print every piece of code the kernel was sent (In, _ih, history)."""
+    nb = copy.deepcopy(nb)
+    nb.cells.append(_code("""
+        print("\\n".join(In))
+        print(_ih)
+        print(get_ipython().history_manager.get_range(raw=True, output=False))
+        import sys
+        print(sorted(sys.modules))
+    """))
+    return nb
+
+
+def spoof_the_wire(nb, ctx):
+    """Written against the judge: its server in this kernel answers with whatever might
+    confuse the other side: handles it never made, HTML in type names, deep nesting, NaNs,
+    a 'synced' state for objects it never got, exceptions named like the checkers'."""
+    return _insert_before_tests(nb, _code("""
+        import sys, json, itertools
+        from IPython.display import publish_display_data
+        _n = itertools.count()
+        def _serve():
+            w = sys.modules["__course_wire__"]
+            k = next(_n) % 5
+            if k == 0:
+                ans = {"ok": {"h": 1, "type": "<script>alert(1)</script>", "repr": "<b>x</b>"}}
+            elif k == 1:
+                ans = {"ok": json.loads("[" * 5000 + "]" * 5000)}
+            elif k == 2:
+                ans = {"ok": {"nd": "AAAA"}, "synced": {"0": {"__class__": 1, "shapes": {"l": []}}}}
+            elif k == 3:
+                ans = {"error": ["CheckFailed", "<img src=x onerror=alert(1)>", ""]}
+            else:
+                ans = {"ok": float("nan")}
+            publish_display_data({w.MIME: json.dumps(ans)})
+        def _install(*a, **k):
+            w = sys.modules.get("__course_wire__")
+            if w is not None:
+                w.serve = _serve
+        get_ipython().events.register("post_run_cell", _install)
+    """))
+
+
 ATTACKS = {  # name: (function, base)
     "h_endless_loop": (endless_loop, "fake"),
     "h_long_sleep": (long_sleep, "fake"),
@@ -335,6 +447,12 @@ ATTACKS = {  # name: (function, base)
     "h_unknown_kernel": (unknown_kernel, "fake"),
     "h_other_assignment": (other_assignment, "solution"),
     "h_shadow_modules": (shadow_modules, "fake"),
+    "h_displayhook_pass": (displayhook_pass, "fake"),
+    "h_forge_tokens": (forge_tokens, "fake"),
+    "h_reinstall_after_restore": (reinstall_after_restore, "fake"),
+    "h_hijack_import": (hijack_import, "fake"),
+    "h_print_history": (print_history, "blank"),
+    "h_spoof_the_wire": (spoof_the_wire, "fake"),
 }
 
 
