@@ -161,3 +161,39 @@ def call(fn, *args, fn_name=None, **kwargs):
         return fn(*args, **kwargs)
     except NotImplementedError:
         fail(name, "not implemented yet.", "Fill in the code between the TODO markers and run the cell again.")
+
+
+def scale_error(x, y):
+    """max |x - y| / max |y|: the error relative to the array's scale (not element-wise).
+
+    For outputs of sums that cross zero (a layer's output), where float32 and float64
+    computations of the same function differ by ~1e-7 of the scale but element-wise
+    relative errors near 0 can be anything.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.max(np.abs(x - y), initial=0.0) / max(np.max(np.abs(y), initial=0.0), 1e-12))
+
+
+def expect_close_to_scale(value, expected, name, fn_name, tol=1e-5, mistakes=None, hint=None):
+    """Like :func:`expect_close`, with :func:`scale_error` instead of element-wise errors.
+
+    Returns the scale error; fails naming the matching mistake (scale error <= tol) or
+    the worst element.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    arr = expect_shape(value, expected.shape, name, fn_name, hint=hint)
+    expect_finite(arr, name, fn_name)
+    err = scale_error(arr, expected)
+    if err <= tol:
+        return err
+    for description, wrong in (mistakes or {}).items():
+        wrong = np.asarray(wrong)
+        if wrong.shape == arr.shape and scale_error(arr, wrong) <= tol:
+            fail(fn_name, f"shape {arr.shape} is right but values are off ({err:.2g} of the "
+                          "output's scale).", f"Most likely: {description}")
+    diff = np.abs(arr.astype(np.float64) - expected)
+    where = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), arr.shape)) if arr.ndim else ()
+    fail(fn_name, f"shape {arr.shape} is right but values are off by {err:.2g} of the output's "
+                  f"scale (tolerance {tol:g}); worst at {name}{list(where)}: got {arr[where]:.6g}, "
+                  f"expected {expected[where]:.6g}.", hint)
