@@ -24,7 +24,7 @@ from pathlib import Path
 from .course import SOLUTIONS, RELEASE, WORK, _api, _check, _kernel_environment, _max_score, \
     assignments, limits_for
 from .gradebook import Result, _load_done, _record, _supersede
-from .intake import _STUDENT_ID, _validate_submission
+from .intake import CAP_KEYS, STUDENT_ID, caps_for, read_submission, release_cells, student_problem
 from .jobs import _prepare_template, _result_key, _run_jobs
 from .reports import write_csv
 
@@ -82,41 +82,47 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     for name in names:
         _check(api.generate_assignment(name, force=True), f"generating {name}")
     templates = {name: _prepare_template(work, name, solutions) for name in names}
-    lims = {name: limits_for(name, solutions, **(limits or {})).as_dict() for name in names}
+    sandbox_limits = {k: v for k, v in (limits or {}).items() if k not in CAP_KEYS}
+    lims = {name: limits_for(name, solutions, **sandbox_limits).as_dict() for name in names}
+    caps = {name: caps_for(name, solutions, **(limits or {})) for name in names}
+    expected = {name: release_cells(work / "release" / name) for name in names}
     maxes = {name: _max_score(api, name) for name in names}
     rec = _api(work, submitted="staged", record=True)
 
-    # 2. Validate; reuse finished results; queue the rest.
+    # 2. Validate each submission inside its own error boundary (helpers.grading.intake);
+    #    reuse finished results; queue the rest. A symlinked student folder is listed
+    #    (and refused), never followed.
     students = sorted(p.name for p in submissions.iterdir()
-                      if p.is_dir() and not p.name.startswith("."))
+                      if not p.name.startswith(".") and (p.is_symlink() or p.is_dir()))
+    problems = {s: student_problem(submissions, s) for s in students}
     jobs = [(s, a) for s in students for a in names]
     results, payloads = {}, []
     for student, assignment in jobs:
         res = Result(student, assignment, max_score=maxes[assignment])
-        src = submissions / student / assignment
-        if not _STUDENT_ID.match(student):
-            res.status, res.reason = "error", f"student folder name {student!r} is not a valid id"
-        elif not src.is_dir():
-            res.status, res.reason = "missing", f"no folder {student}/{assignment}/"
-        else:
-            ok, reason = _validate_submission(src, assignment, work / "release" / assignment)
-            if not ok:
-                res.status, res.reason = "malformed", reason
-        if res.status != "graded":
-            if res.status == "malformed":
+        payload = None
+        try:
+            status, reason, nbs = ("malformed", problems[student], {}) if problems[student] else \
+                read_submission(submissions, student, assignment, expected[assignment], caps[assignment])
+            if status == "ok":
+                t = templates[assignment]
+                payload = {"student": student, "assignment": assignment, "notebooks": nbs,
+                           "db": t["db"], "files": t["files"], "imports": t["imports"],
+                           "names": t["names"], "protect": t["protect"], "source_hash": t["source_hash"],
+                           "trusted": t["trusted"],
+                           "limits": lims[assignment], "sandbox": bool(sandbox), "guard": True,
+                           "feedback": feedback,
+                           "threads": 0 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers)}
+                payload["key"] = _result_key(payload)
+            else:
+                res.status, res.reason = status, reason
+        except Exception as exc:  # noqa: BLE001 - one submission never stops the run
+            payload, res.status = None, "malformed"
+            res.reason = f"{student}/{assignment} could not be read ({type(exc).__name__}: {exc})"[:500]
+        if payload is None:
+            if res.status == "malformed" and STUDENT_ID.fullmatch(student):
                 _supersede(work, rec, student, assignment, "is malformed", log)
             results[(student, assignment)] = res
             continue
-        nbs = {p.name: (src / p.name).read_bytes()
-               for p in sorted((work / "release" / assignment).glob("*.ipynb"))}
-        t = templates[assignment]
-        payload = {"student": student, "assignment": assignment, "notebooks": nbs,
-                   "db": t["db"], "files": t["files"], "imports": t["imports"],
-                   "names": t["names"], "protect": t["protect"], "source_hash": t["source_hash"],
-                   "limits": lims[assignment], "sandbox": bool(sandbox), "guard": True,
-                   "feedback": feedback,
-                   "threads": 0 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers)}
-        payload["key"] = _result_key(payload)
         done = None if regrade else _load_done(work, rec, student, assignment, payload["key"])
         if done is not None:
             results[(student, assignment)] = done

@@ -23,11 +23,11 @@ which lists the points one student lost.
 """
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 from .course import _api
+from .csvsafe import SafeWriter, read_rows
 
 #: Statuses whose gradebook entry and autograded notebook the analysis reads.
 GRADED = ("graded", "incomplete")
@@ -139,11 +139,16 @@ def analyse(work, results, log=print):
 
 
 def write_cells_csv(rows, path):
-    """Write :func:`analyse`'s rows to ``path`` (CSV with a header row); returns the path."""
+    """Write :func:`analyse`'s rows to ``path`` (CSV with a header row); returns the path.
+
+    An error text a spreadsheet would run as a formula (``=HYPERLINK(...)``: student code
+    chooses its exceptions) is written with a leading quote (:mod:`helpers.grading.csvsafe`);
+    :func:`read_cells_csv` takes it off again.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = SafeWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         for row in rows:
             mean = row["mean_points"]
@@ -158,9 +163,10 @@ def write_cells_csv(rows, path):
 
 
 def read_cells_csv(path):
-    """The rows of a ``cells.csv`` with the types :func:`analyse` returns."""
+    """The rows of a ``cells.csv`` with the types :func:`analyse` returns (the CSV escape of
+    formula-like text undone: what :func:`write_cells_csv` was given comes back)."""
     with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+        rows = read_rows(f)
     for row in rows:
         row["max_points"] = float(row["max_points"])
         row["mean_points"] = float(row["mean_points"]) if row["mean_points"] else None

@@ -1,17 +1,21 @@
 """Reports for the instructor: grades.csv, the gradebook table, the not-graded-cleanly summary."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
+from .csvsafe import SafeWriter
 from .gradebook import Result
 
 def write_csv(results, path):
-    """Write one row per result: student, assignment, score, max_score, status, reason."""
+    """Write one row per result: student, assignment, score, max_score, status, reason.
+
+    Text that a spreadsheet would run as a formula (a reason quoting a student's error
+    ``=HYPERLINK(...)``) is written with a leading quote (:mod:`helpers.grading.csvsafe`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(Result("", "").row()))
+        writer = SafeWriter(f, fieldnames=list(Result("", "").row()))
         writer.writeheader()
         for r in results:
             writer.writerow(r.row())
