@@ -147,14 +147,46 @@ def test_gram_mistakes_are_named(wrong, message):
         checks.check_gram_matrix(wrong)
 
 
-def test_gram_rejects_batch_only_input():
-    def batch_only(features, normalize=True):
-        _, H, W, C = features.shape                  # fails on (H, W, C)
+def test_gram_takes_cs231n_contract_batch_of_one():
+    """cs231n documents features (1, H, W, C) -> (C, C); code written to it gets full marks,
+    and the check never feeds (H, W, C) (which `_, H, W, C = features.shape` cannot take)."""
+    def batch_only(features, normalize=True):        # a real cs231n 2017 TF style
+        _, H, W, C = features.shape
         F = tf.reshape(features, (H * W, C))
         G = tf.matmul(F, F, transpose_a=True)
         return G / (H * W * C) if normalize else G
-    with pytest.raises(ValueError):
-        checks.check_gram_matrix(batch_only)
+
+    def shape_tensor(features, normalize=True):      # tf.shape, (H*W, N*C) for N = 1
+        shape = tf.shape(features)
+        F = tf.reshape(features, (shape[1] * shape[2], shape[0] * shape[3]))
+        G = tf.linalg.matmul(F, F, transpose_a=True)
+        return G / tf.cast(shape[1] * shape[2] * shape[3], tf.float32) if normalize else G
+
+    def keeps_batch(features, normalize=True):       # (1, C, C), cs231n's PyTorch layout
+        N, H, W, C = features.shape
+        F = tf.reshape(features, (N, H * W, C))
+        G = tf.einsum("nkc,nkd->ncd", F, F)
+        return G / (H * W * C) if normalize else G
+
+    def float64(features, normalize=True):
+        f = tf.cast(features, tf.float64)
+        F = tf.reshape(f, (-1, f.shape[-1]))
+        G = tf.transpose(F) @ F
+        return G / tf.cast(tf.size(f), tf.float64) if normalize else G
+    for fn in (batch_only, shape_tensor, keeps_batch, float64):
+        checks.check_gram_matrix(fn)
+
+
+def test_style_loss_accepts_a_float64_gram():
+    def gram64(features, normalize=True):
+        F = tf.reshape(tf.cast(features, tf.float64), (-1, features.shape[-1]))
+        G = tf.matmul(F, F, transpose_a=True)
+        return G / tf.cast(tf.size(features), tf.float64) if normalize else G
+
+    def style64(feats, layers, targets, weights):
+        return sum(w * tf.reduce_sum((gram64(feats[l]) - t) ** 2)
+                   for l, t, w in zip(layers, targets, weights))
+    checks.check_style_loss(style64)
 
 
 # ------------------------------------------------------------------ style loss mistakes
@@ -252,6 +284,96 @@ def test_check_loss_drop():
         checks.check_loss_drop({"style": [1.0, 0.1]}, "content", 10)
     with pytest.raises(CheckFailed, match="NaN or inf"):
         checks.check_loss_drop({"style": [1.0, float("nan")]}, "style", 10)
+
+
+def _history(n=200, style=None, content=None, tv=None):
+    zeros = [0.0] * (n + 1)
+    style, content, tv = style or zeros, content or zeros, tv or zeros
+    return {"total": [a + b + c for a, b, c in zip(content, style, tv)], "content": content,
+            "style": style, "tv": tv}
+
+
+def test_loop_checks_on_made_up_histories():
+    smooth = list(np.geomspace(100.0, 1.0, 201))
+    zigzag = smooth[:182] + [v * (1.3 if i % 2 else 1.0) for i, v in enumerate(smooth[182:])]
+    assert checks.check_lr_decay(_history(style=smooth)) == 0
+    with pytest.raises(CheckFailed, match="the learning rate is not decayed"):
+        checks.check_lr_decay(_history(style=zigzag))
+    checks.check_init_random(_history(content=smooth))
+    with pytest.raises(CheckFailed, match="init_random is ignored"):
+        checks.check_init_random(_history(content=[1e-12] + smooth[1:]))
+    saturated = [-4.0 * 3 * (3 * 4 + 4 * 3)] * 201          # a 4x4 image at the bounds
+    checks.check_clamped(_history(tv=saturated), -1.0, (4, 4, 3))
+    with pytest.raises(CheckFailed, match="the image is not clamped"):
+        checks.check_clamped(_history(tv=[2 * v for v in saturated]), -1.0, (4, 4, 3))
+    bad = _history(style=smooth)
+    bad["total"] = smooth
+    bad["tv"] = smooth
+    with pytest.raises(CheckFailed, match="not content \\+ style \\+ tv"):
+        checks.check_history(bad)
+    with pytest.raises(CheckFailed, match="has 200 values; expected 200 \\+ 1"):
+        checks.check_history(_history(n=199))
+
+
+@pytest.fixture(scope="module")
+def loops():
+    """The reference style_transfer and variants of its cell: {name: function}."""
+    import keras
+    from helpers import style
+    from helpers.plots import style_transfer as plots
+    from tqdm.auto import tqdm
+    tools = _tools()
+    base = tools.solution_namespace(tools.LOSS_CELLS + ("style_transfer_extract_features",),
+                                    extra=dict(keras=keras, style=style, plots=plots, tqdm=tqdm, plt=None))
+    import nbformat
+    src = next(c.source for c in nbformat.read(tools.NOTEBOOK, as_version=4).cells
+               if c.metadata.get("nbgrader", {}).get("grade_id") == "style_transfer_loop")
+    edits = {
+        "reference": [],
+        "no_clamp": [("img.assign(tf.clip_by_value(img, style.PIXEL_MIN, style.PIXEL_MAX))", "pass")],
+        "no_decay": [("optimizer.learning_rate.assign(decayed_lr)", "pass")],
+        "no_init_random": [("style.random_image(content.shape, seed) if init_random else content", "content")],
+        # correct variants: other noise, the decay as an attribute set from then on
+        "variant": [("style.random_image(content.shape, seed)",
+                     "tf.random.uniform(content.shape, style.PIXEL_MIN, style.PIXEL_MAX, seed=seed)"),
+                    ("if t == decay_lr_at:\n            optimizer.learning_rate.assign(decayed_lr)",
+                     "if t >= decay_lr_at:\n            optimizer.learning_rate = decayed_lr")],
+    }
+    out = {}
+    for name, pairs in edits.items():
+        code = src
+        for old, new in pairs:
+            assert old in code, (name, old)
+            code = code.replace(old, new)
+        ns = dict(base)
+        exec(code, ns)
+        out[name] = ns["style_transfer"]
+    return out
+
+
+@pytest.mark.parametrize("name", ["reference", "variant"])
+def test_loop_check_passes_correct_loops(loops, name, capsys):
+    checks.check_style_transfer(loops[name])
+    assert "✔ style_transfer" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, message", [
+    ("no_clamp", "the image is not clamped"),
+    ("no_decay", "the learning rate is not decayed"),
+    ("no_init_random", "init_random is ignored"),
+])
+def test_loop_check_names_each_mistake(loops, name, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_style_transfer(loops[name])
+
+
+def test_loop_check_uses_cs231n_arguments_only(loops):
+    """A style_transfer with cs231n's exact signature (no num_iters, show_every, ...) runs."""
+    def cs231n_signature(content_image, style_image, image_size, style_size, content_layer,
+                         content_weight, style_layers, style_weights, tv_weight, init_random=False):
+        return loops["reference"](content_image, style_image, image_size, style_size, content_layer,
+                                  content_weight, style_layers, style_weights, tv_weight, init_random)
+    checks.check_style_transfer(cs231n_signature, runs=("negative_tv",))
 
 
 def test_expected_file_is_up_to_date():

@@ -77,7 +77,7 @@ def main():
     c = nv.CASES["fooling"]
     t, lr = c["target"], c["learning_rate"]
     assert int(np.argmax(model(X))) != t, "fooling case: the target is already predicted"
-    out["fooling"] = np.asarray(ns["make_fooling_image"](X, t, model, learning_rate=lr))
+    out["fooling"] = np.asarray(ns["make_fooling_image"](X.copy(), t, model))      # lr 1: the default
     def score_dir(Xf, norm=True):
         g = score_grad(model, Xf, lambda s: s[0, t])
         return g / np.linalg.norm(g) if norm else g
@@ -91,7 +91,6 @@ def main():
             tf.nn.sparse_softmax_cross_entropy_with_logits([t], s)))
         return g / np.linalg.norm(g)
     out["fooling_loss"], _ = fooling_variant(X, t, model, lr, loss_dir)
-    out["fooling_lr1"], _ = fooling_variant(X, t, model, 1.0, score_dir)
     out["fooling_onemore"], _ = fooling_variant(X, t, model, lr, score_dir, extra=1)
     print(f"fooling case: {steps} steps")
 
@@ -113,9 +112,13 @@ def main():
     # the loop
     model, _ = nv.case_inputs("create")
     c = nv.CASES["create"]
-    out["create"] = np.asarray(ns["create_class_visualization"](c["target"], model, **c["kwargs"]))
+    full = np.asarray(ns["create_class_visualization"](c["target"], model, **c["kwargs"]))
+    crop = (slice(None), *nv.CREATE_CROP)
+    out["create"] = full[crop]
+    out["create_whole"] = np.array([np.mean(full), np.linalg.norm(full)])
     upd, jit, blur = ns["class_visualization_update_step"], ns["jitter"], ns["blur_image"]
     def loop(unjitter=True, blur_mode="every", clamp_each=True, **kw):
+        kw = {**c["defaults"], **kw}
         rng = np.random.default_rng(kw["seed"])
         size = kw["image_size"]
         Xc = np.clip(rng.normal(size=(1, size, size, 3)), PIXEL_MIN, PIXEL_MAX).astype(np.float32)
@@ -130,14 +133,14 @@ def main():
             if blur_mode == "all" or (blur_mode == "every" and (it + 1) % kw["blur_every"] == 0):
                 Xc = blur(Xc, 0.5)
         return np.clip(Xc, PIXEL_MIN, PIXEL_MAX).astype(np.float32)
-    assert nv.norm_error(loop(**c["kwargs"]), out["create"]) < 1e-5
-    out["create_nounjitter"] = loop(unjitter=False, **c["kwargs"])
-    out["create_noblur"] = loop(blur_mode="none", **c["kwargs"])
-    out["create_blurall"] = loop(blur_mode="all", **c["kwargs"])
-    out["create_clamp_end"] = loop(clamp_each=False, **c["kwargs"])
+    assert nv.norm_error(loop(**c["kwargs"]), full) < 1e-5
+    out["create_nounjitter"] = loop(unjitter=False, **c["kwargs"])[crop]
+    out["create_noblur"] = loop(blur_mode="none", **c["kwargs"])[crop]
+    out["create_blurall"] = loop(blur_mode="all", **c["kwargs"])[crop]
+    out["create_clamp_end"] = loop(clamp_each=False, **c["kwargs"])[crop]
 
     for k, v in out.items():
-        if k.startswith(("saliency_", "fooling_", "update_", "create_")) and k != "fooling_steps":
+        if k.startswith(("saliency_", "fooling_", "update_", "create_")) and k not in ("fooling_steps", "create_whole"):
             base = out[k.split("_")[0]]
             x0 = {"fooling": nv.case_inputs("fooling")[1], "update": nv.case_inputs("update")[1]}.get(
                 k.split("_")[0], 0.0)

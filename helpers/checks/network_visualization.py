@@ -25,14 +25,21 @@ __all__ = ["tiny_model", "rel_error", "norm_error", "check_compute_saliency_maps
 #: The fixed inputs of each check (also used by the script that writes the expected file).
 CASES = {
     "saliency": dict(model=dict(seed=0, size=8, classes=5), x_seed=1, n=3, y=[1, 4, 0]),
-    "fooling": dict(model=dict(seed=1, size=8, classes=5, scale=4.0), x_seed=2, target=3,
-                    learning_rate=0.5),
+    # cs231n's make_fooling_image(X, target_y, model): learning rate 1, at most 100 steps
+    "fooling": dict(model=dict(seed=1, size=8, classes=5, scale=0.1), x_seed=2, target=0,
+                    learning_rate=1.0),
     "update": dict(model=dict(seed=2, size=8, classes=5), x_seed=3, target=3, l2_reg=0.1,
                    learning_rate=0.5),
-    "create": dict(model=dict(seed=3, size=8, classes=5), target=2,
-                   kwargs=dict(l2_reg=0.01, learning_rate=1.0, num_iterations=8, blur_every=4,
-                               max_jitter=2, image_size=8, seed=1)),
+    # cs231n's keyword arguments only; image_size and seed keep the notebook's defaults
+    "create": dict(model=dict(seed=3, size=224, classes=5), target=2,
+                   kwargs=dict(l2_reg=0.01, learning_rate=150.0, num_iterations=8, blur_every=4,
+                               max_jitter=2),
+                   defaults=dict(image_size=224, seed=0)),
 }
+
+#: The part of the 224x224 class visualization whose values are stored and compared
+#: (rows, columns); the whole image is compared by its mean and norm.
+CREATE_CROP = (slice(96, 128), slice(80, 112))
 
 
 def tiny_model(seed=0, size=8, classes=5, scale=1.0):
@@ -102,8 +109,7 @@ def check_compute_saliency_maps(fn):
     exp = _expected()
     model, X = case_inputs("saliency")
     y = np.array(CASES["saliency"]["y"])
-    X_before = X.copy()
-    sal = as_array(call(fn, X, y, model, fn_name=name), "the saliency", name)
+    sal = as_array(call(fn, X.copy(), y.copy(), model, fn_name=name), "the saliency", name)
     n, h, w, _ = X.shape
     if sal.shape == (n, h, w, 3):
         fail(name, f"saliency has shape {sal.shape}, expected {(n, h, w)}.",
@@ -111,8 +117,6 @@ def check_compute_saliency_maps(fn):
     if sal.shape == (n, h, w) and np.any(sal < 0):
         fail(name, "the saliency has negative values.",
              "Take the absolute value of the gradient before the max over channels.")
-    if not np.array_equal(X, X_before):
-        fail(name, "your function changed its input X.", "Work on a tensor copy of X.")
     err = _compare(sal, exp["saliency"], "saliency", name, {
         "the gradient of the softmax loss instead of the correct-class score. Differentiate "
         "the score (logit) scores[i, y[i]] itself.": exp["saliency_loss"],
@@ -126,17 +130,14 @@ def check_compute_saliency_maps(fn):
 
 
 def check_make_fooling_image(fn):
-    """Check ``fn(X, target_y, model, learning_rate=...)`` on the tiny network."""
+    """Check ``fn(X, target_y, model)`` (cs231n's signature: learning rate 1, at most 100
+    steps) on the tiny network."""
     name = "make_fooling_image"
     exp = _expected()
     model, X = case_inputs("fooling")
     case = CASES["fooling"]
-    X_before = X.copy()
-    out = as_array(call(fn, X, case["target"], model, learning_rate=case["learning_rate"],
-                        fn_name=name), "the fooling image", name)
+    out = as_array(call(fn, X.copy(), case["target"], model, fn_name=name), "the fooling image", name)
     out = expect_shape(out, X.shape, "the fooling image", name)
-    if not np.array_equal(X, X_before):
-        fail(name, "your function changed its input X.", "Update a copy (a tf.Variable) of X.")
     if np.array_equal(out, X):
         fail(name, "returned the unchanged input image.",
              "Most likely: you updated a copy (or a new tensor) and returned X or the initial "
@@ -151,7 +152,6 @@ def check_make_fooling_image(fn):
         "step and break.": exp["fooling_nostop"] - X,
         "the gradient of the loss instead of the target score; ascend scores[0, target_y].":
             exp["fooling_loss"] - X,
-        "learning_rate is ignored (the step length is always 1).": exp["fooling_lr1"] - X,
         "one step too many: check the prediction before each step, not after it.":
             exp["fooling_onemore"] - X,
     }, tol=1e-3, hint=(f"The reference reaches the target in {steps} steps of length "
@@ -197,7 +197,9 @@ def check_class_visualization_update_step(fn):
 
 
 def check_create_class_visualization(fn):
-    """Check ``fn(target_y, model, **kwargs)`` on the tiny network with few iterations."""
+    """Check ``fn(target_y, model, **kwargs)`` with cs231n's keyword arguments only (l2_reg,
+    learning_rate, num_iterations, blur_every, max_jitter; image_size and seed keep their
+    defaults, 224 and 0) on a tiny network, 8 iterations."""
     from helpers.pretrained import PIXEL_MAX, PIXEL_MIN
     name = "create_class_visualization"
     exp = _expected()
@@ -205,12 +207,15 @@ def check_create_class_visualization(fn):
     case = CASES["create"]
     out = as_array(call(fn, case["target"], model, **case["kwargs"], fn_name=name),
                    "the image", name)
-    size = case["kwargs"]["image_size"]
-    out = expect_shape(out, (1, size, size, 3), "the image", name)
+    size = case["defaults"]["image_size"]
+    out = expect_shape(out, (1, size, size, 3), "the image", name,
+                       hint=f"image_size defaults to {size}: the image is (1, {size}, {size}, 3).")
     if out.min() < PIXEL_MIN - 1e-5 or out.max() > PIXEL_MAX + 1e-5:
         fail(name, f"the image has values in [{out.min():.3f}, {out.max():.3f}], outside "
                    f"[PIXEL_MIN, PIXEL_MAX] = [{PIXEL_MIN:.3f}, {PIXEL_MAX:.3f}].",
              "Clamp X with np.clip(X, PIXEL_MIN, PIXEL_MAX) after every step.")
+    whole = np.array([np.mean(out), np.linalg.norm(out)])
+    out = out[(slice(None), *CREATE_CROP)]
     err = _compare(out, exp["create"], "the image", name, {
         "the jitter is not undone: shift back by (-ox, -oy) after the step.":
             exp["create_nounjitter"],
@@ -222,4 +227,7 @@ def check_create_class_visualization(fn):
         "after the step (and the jitter back).": exp["create_clamp_end"],
     }, tol=1e-4, hint="If check_class_visualization_update_step passes, compare your loop "
                       "with the order in the docstring: jitter, step, unjitter, clamp, blur.")
+    if norm_error(whole, exp["create_whole"]) > 1e-4:
+        fail(name, "the image matches the reference in its middle but not as a whole.",
+             "Every pixel goes through the same jitter, step, unjitter, clamp and blur.")
     return passed(name, f"matches the reference loop on a small network (rel. error {err:.1e}).")

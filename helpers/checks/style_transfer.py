@@ -62,16 +62,28 @@ def check_content_loss(fn):
 # ------------------------------------------------------------------------- Gram matrix
 
 
+def gram_result(value, C, what, fn_name, hint=None):
+    """A student's Gram matrix as a (C, C) array.
+
+    cs231n documents (C, C) for features of one image (1, H, W, C); a (1, C, C) result (the
+    batch axis kept, as cs231n's PyTorch version returns) computes the same thing and works
+    wherever the quiz uses it, so it is accepted too.
+    """
+    arr = as_array(value, what, fn_name)
+    if arr.shape == (1, C, C):
+        arr = arr[0]
+    return expect_shape(arr, (C, C), what, fn_name, hint=hint)
+
+
 def check_gram_matrix(fn):
-    """gram_matrix(features, normalize=True) on (1, H, W, C) and on (H, W, C)."""
+    """gram_matrix(features, normalize=True), features (1, H, W, C) as cs231n documents."""
     name, e = "gram_matrix", load_expected()
     f = e["gram/features"]
     _, H, W, C = f.shape
     shape_hint = (f"The Gram matrix is C x C = {C} x {C}: reshape the features to (H*W, C) = "
                   f"({H * W}, {C}) and compute F^T F (not F F^T, which is (H*W, H*W)).")
     got = call(fn, _tf(f), fn_name=name)
-    got = expect_shape(got, (C, C), f"gram_matrix(features) for features {f.shape}", name,
-                       hint=shape_hint)
+    got = gram_result(got, C, f"gram_matrix(features) for features {f.shape}", name, shape_hint)
     err = expect_close(got, e["gram/expected"], "the Gram matrix", name, tol=TOL, mistakes={
         f"not normalized: with normalize=True divide by H*W*C = {H * W * C}.": e["gram/raw"],
         f"divided by H*W = {H * W} only: the count is H*W*C = {H * W * C} (include C).":
@@ -84,21 +96,35 @@ def check_gram_matrix(fn):
         "then G = F^T F.": e["gram/mixed_reshape"],
     }, hint="Check G[c, d] = sum over positions of F[h, w, c] * F[h, w, d], divided by H*W*C.")
     raw = call(fn, _tf(f), normalize=False, fn_name=name)
-    raw = expect_shape(raw, (C, C), "gram_matrix(features, normalize=False)", name, hint=shape_hint)
+    raw = gram_result(raw, C, "gram_matrix(features, normalize=False)", name, shape_hint)
     expect_close(raw, e["gram/raw"], "the Gram matrix with normalize=False", name, tol=TOL,
                  mistakes={"normalize=False is ignored: only divide when normalize is True.":
                            e["gram/expected"]})
-    single = call(fn, _tf(f[0]), fn_name=name)
-    single = expect_shape(single, (C, C), f"gram_matrix(features) for features {f[0].shape}", name,
-                          hint="Accept (H, W, C) as well as (1, H, W, C): take H, W, C from "
-                               "the last three axes.")
-    expect_close(single, e["gram/expected"], f"the Gram matrix of an {f[0].shape} input", name,
-                 tol=TOL, hint="Take H, W, C from the last three axes of the shape.")
-    return passed(name, f"({C}, {C}) for {f.shape} and {f[0].shape} inputs, normalized and "
-                        f"raw (max rel. error {err:.1e}).")
+    return passed(name, f"({C}, {C}) for {f.shape} features, normalized and raw "
+                        f"(max rel. error {err:.1e}).")
 
 
 # ------------------------------------------------------------------------- style loss
+
+
+def call_style_loss(fn, feats, layers, targets, weights):
+    """``fn(feats, layers, targets, weights)`` on fresh tensors and lists made from NumPy
+    arrays: feats[j] (1, H_j, W_j, C_j) float32; targets[i] (C, C).
+
+    cs231n builds the targets with the student's own gram_matrix, so a gram_matrix that
+    computes in float64 gets float64 targets: when float32 targets make TensorFlow complain
+    about a double tensor, the call is repeated with float64 targets.
+    """
+    def run(dtype):
+        return call(fn, [_tf(np.array(f, np.float32)) for f in feats], [int(i) for i in layers],
+                    [_tf(np.array(t, dtype)) for t in targets], [float(w) for w in weights],
+                    fn_name="style_loss")
+    try:
+        return run(np.float32)
+    except Exception as exc:  # noqa: BLE001 - only a float64/float32 mismatch is retried
+        if "double" not in str(exc):
+            raise
+    return run(np.float64)
 
 
 def check_style_loss(fn):
@@ -107,11 +133,11 @@ def check_style_loss(fn):
     The student's style_loss calls their own gram_matrix, so check that first.
     """
     name, e = "style_loss", load_expected()
-    feats = [_tf(e[f"style/feats{i}"]) for i in range(4)]
+    feats = [e[f"style/feats{i}"] for i in range(4)]
     layers = [int(i) for i in e["style/layers"]]
-    targets = [_tf(e[f"style/target{k}"]) for k in range(len(layers))]
+    targets = [e[f"style/target{k}"] for k in range(len(layers))]
     weights = [float(w) for w in e["style/weights"]]
-    got = call(fn, feats, layers, targets, weights, fn_name=name)
+    got = call_style_loss(fn, feats, layers, targets, weights)
     got = _scalar(got, "the loss", name)
     err = expect_close(got, e["style/expected"], "the loss", name, tol=TOL, mistakes={
         "the layers are summed without their weights: multiply layer i's term by "
@@ -257,3 +283,121 @@ def check_loss_drop(history, key, factor, what="the optimization"):
              "Check that the step updates the image (optimizer.apply on the image variable), "
              "the learning rate, and that the losses use the current image's features.")
     return ratio
+
+
+# ------------------------------------------------------------------------- the loop, step by step
+#
+# The runs below call style_transfer with cs231n's arguments only (content_image, style_image,
+# image_size, style_size, content_layer, content_weight, style_layers, style_weights, tv_weight,
+# init_random); everything else keeps the notebook's defaults: 200 Adam steps, learning rate
+# 0.05 until step DECAY_AT, then 0.005, seed 0. Images are tiny, so a run takes 1-4 s.
+
+#: Where the notebook's default schedule decays the learning rate, and the number of steps.
+DECAY_AT, NUM_ITERS = 180, 200
+
+#: name -> (positional arguments, init_random) of each run of check_style_transfer.
+LOOP_RUNS = {
+    # texture synthesis from noise, with a step that is large for its scale: at lr 0.05 the
+    # style loss keeps jumping up and down; after the decay to 0.005 it falls smoothly. The
+    # tiny content weight changes nothing but shows where the run started.
+    "texture": (("chelsea", "gravel", 24, 48, 2, 1e-9, [0, 1, 2, 3, 4], [300.0] * 5, 0.0), True),
+    # a NEGATIVE TV weight rewards contrast: only clamping keeps the pixels bounded
+    "negative_tv": (("coffee", "gravel", 16, 16, 0, 0.0, [0], [0.0], -1.0), False),
+}
+
+
+def run_loop(fn, args, init_random=False):
+    """``fn(*args, init_random=init_random)`` -> (image as an array, history); the arguments
+    are fresh copies (the lists are new lists)."""
+    args = [list(a) if isinstance(a, list) else a for a in args]
+    out = call(fn, *args, init_random=init_random, fn_name="style_transfer")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        fail("style_transfer", f"returned {type(out).__name__}; expected (image, history).",
+             "End with `return style.to_uint8(img), history` (the given code does).")
+    return as_array(out[0], "the image", "style_transfer"), out[1]
+
+
+def check_history(history, num_iters=NUM_ITERS):
+    """The history is a dict of 'total', 'content', 'style', 'tv' lists of num_iters + 1
+    finite numbers, and total = content + style + tv at every step."""
+    name = "style_transfer"
+    if not isinstance(history, dict) or set(history) != {"total", "content", "style", "tv"}:
+        got = sorted(history) if isinstance(history, dict) else type(history).__name__
+        fail(name, f"the history is {got}; expected a dict with 'total', 'content', 'style', 'tv'.")
+    h = {k: np.asarray(v, np.float64).ravel() for k, v in history.items()}
+    for key, values in h.items():
+        if values.size != num_iters + 1:
+            fail(name, f"history[{key!r}] has {values.size} values; expected {num_iters} + 1 "
+                       "(the losses before every step, then those of the returned image).")
+        expect_finite(values, f"history[{key!r}]", name)
+    parts = h["content"] + h["style"] + h["tv"]
+    if not np.allclose(h["total"], parts, rtol=1e-3, atol=1e-6 * np.max(np.abs(parts))):
+        fail(name, "history['total'] is not content + style + tv.",
+             "compute_losses returns (total, content, style, tv) with total the sum of the three.")
+    return h
+
+
+def check_init_random(history):
+    """With init_random=True the start is noise, far from the content image: the content loss
+    of the start image must not be (almost) 0."""
+    content = np.asarray(history["content"], np.float64)
+    if content[0] <= 1e-3 * np.max(content):
+        fail("style_transfer", f"with init_random=True the content loss at the start is "
+                               f"{content[0]:.3g} (it reaches {np.max(content):.3g} later): the "
+                               "run started from the content image itself.",
+             "init_random is ignored: with init_random=True start from uniform noise in the "
+             "valid range, style.random_image(content.shape, seed).")
+
+
+def check_lr_decay(history, key="style", decay_at=DECAY_AT, settle=2, most=3):
+    """After the learning rate drops (step decay_at) the loss of the texture run falls
+    smoothly; without the decay it keeps jumping up and down. Fails if more than ``most`` of
+    the steps after decay_at + settle make ``history[key]`` go up."""
+    values = np.asarray(history[key], np.float64)[decay_at + settle:]
+    ups = int(np.sum(np.diff(values) > 1e-4 * np.abs(values[:-1])))
+    if ups > most:
+        fail("style_transfer", f"after step {decay_at} the {key} loss still goes up in {ups} of "
+                               f"the last {values.size - 1} steps, as with the large initial "
+                               "step: the learning rate is not decayed.",
+             "At step decay_lr_at lower the learning rate to decayed_lr: "
+             "optimizer.learning_rate.assign(decayed_lr).")
+    return ups
+
+
+def check_clamped(history, tv_weight, image_shape):
+    """With a negative TV weight every recorded TV loss is bounded below by the TV of the
+    most extreme image inside [PIXEL_MIN, PIXEL_MAX]; an unclamped image passes the bound."""
+    from helpers.pretrained import PIXEL_MAX, PIXEL_MIN
+    H, W = image_shape[:2]
+    pairs = 3 * ((H - 1) * W + H * (W - 1))
+    bound = abs(tv_weight) * pairs * (PIXEL_MAX - PIXEL_MIN) ** 2 * 1.05
+    low = float(np.min(np.asarray(history["tv"], np.float64)))
+    if low < -bound:
+        fail("style_transfer", f"with tv_weight {tv_weight:g} (a reward for contrast) the TV loss "
+                               f"reached {low:.4g}; inside the valid pixel range it cannot go "
+                               f"below {-bound:.4g}: the image is not clamped.",
+             "After every update clamp the image: img.assign(tf.clip_by_value(img, "
+             "style.PIXEL_MIN, style.PIXEL_MAX)).")
+
+
+def check_style_transfer(fn, runs=tuple(LOOP_RUNS)):
+    """The optimization loop, with cs231n's arguments (see LOOP_RUNS): the result and its
+    history, the style loss falls, init_random, the learning-rate decay and the clamping."""
+    name = "style_transfer"
+    for run in runs:
+        args, init_random = LOOP_RUNS[run]
+        image, history = run_loop(fn, args, init_random)
+        h = check_history(history)
+        if run == "texture":
+            expect_shape(image, (24, 36, 3), "the returned image", name,
+                         hint="Return the image as (H, W, 3) uint8: style.to_uint8(img).")
+            if image.dtype != np.uint8:
+                fail(name, f"the returned image is {image.dtype}; expected uint8 "
+                           "(style.to_uint8(img)).")
+            check_init_random(h)
+            check_loss_drop(h, "style", 3.0, "texture synthesis, 200 steps on a 24-pixel image")
+            check_lr_decay(h)
+        elif run == "negative_tv":
+            check_clamped(h, args[8], image.shape)
+    return passed(name, f"{len(runs)} runs of 200 steps: the style loss falls, init_random "
+                        "starts from noise, the learning rate decays, the image stays clamped.")

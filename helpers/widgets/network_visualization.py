@@ -23,8 +23,8 @@ def render(index, target, model, X, y, names, saliency_fn, fooling_fn, magnify=1
         raise ValueError(f"image index must be in 0..{len(X) - 1}, got {index}")
     target = int(target)
     x = np.asarray(X[index:index + 1], np.float32)
-    sal = np.asarray(saliency_fn(x, np.asarray(y[index:index + 1]), model))[0]
-    fool = np.asarray(fooling_fn(x, target, model))
+    sal = np.asarray(saliency_fn(x.copy(), np.array(y[index:index + 1]), model))[0]
+    fool = np.asarray(fooling_fn(x.copy(), target, model))    # each call its own copy of x
     predicted = int(np.argmax(np.asarray(model(fool, training=False))[0]))
     rel = float(np.linalg.norm(fool - x) / np.linalg.norm(x))
     fig, axes = plt.subplots(1, 4, figsize=(11, 3.2))
