@@ -168,8 +168,9 @@ def userns_filter(machine=None):
 
     ``unshare``/``clone`` with ``CLONE_NEWUSER`` and any call of another ABI (i386,
     x32) fail with EPERM; ``clone3`` (flags out of reach) with ENOSYS, so that glibc
-    falls back to ``clone``. As root a kernel could otherwise make a user namespace,
-    the way into most kernel exploits (a user's kernel gets ``--disable-userns``).
+    falls back to ``clone``. A kernel started as root could otherwise make a user
+    namespace, the way into most kernel exploits (as a user, ``--disable-userns``
+    does the same where bwrap is 0.8 or later).
     """
     arch = _SYSCALLS.get(machine or os.uname().machine)
     if arch is None:
@@ -268,6 +269,7 @@ def kernel_command(kernel_cmd, *, workdir, runtime_dir, limits, cgroup, log_path
     :func:`kernel_uid` and drops them (and the bounding set) before the kernel starts;
     ``workdir`` and ``runtime_dir`` (with the connection file) are handed to that uid.
     As a user, bwrap makes a user namespace (``--unshare-user --disable-userns``).
+    Both get :func:`userns_filter` where the machine is known.
     """
     rl = [shutil.which("prlimit") or "prlimit", f"--cpu={limits.cpu_seconds}",
           f"--fsize={limits.output_mb * 2**20}", "--core=0", "--nofile=4096"]
@@ -275,7 +277,7 @@ def kernel_command(kernel_cmd, *, workdir, runtime_dir, limits, cgroup, log_path
         rl += [f"--nproc={limits.max_processes}", f"--data={limits.memory_mb * 2**20}"]
     rl.append("--")
     uid = kernel_uid() if sandbox else None
-    chown = ""
+    prelude = ""                                   # run by the shell as the grader
     if sandbox:
         inner = [shutil.which("bwrap"), "--unshare-net", "--unshare-pid", "--unshare-ipc",
                  "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
@@ -286,10 +288,10 @@ def kernel_command(kernel_cmd, *, workdir, runtime_dir, limits, cgroup, log_path
             inner[1:1] = ["--unshare-user", *(["--disable-userns"] if _bwrap_has("--disable-userns") else [])]
         else:
             inner += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
-            chown = f"chown -R {uid}:{uid} -- {shlex.quote(str(workdir))} {shlex.quote(str(runtime_dir))} && "
-            if _filter_path():
-                chown += f"exec 9< {shlex.quote(_filter_path())} && "
-                inner += ["--seccomp", "9"]
+            prelude = f"chown -R {uid}:{uid} -- {shlex.quote(str(workdir))} {shlex.quote(str(runtime_dir))} && "
+        if _filter_path():
+            prelude += f"exec 9< {shlex.quote(_filter_path())} && "
+            inner += ["--seccomp", "9"]
         binds = [*_system_binds()]
         binds += [a for p in _SYS_BINDS if Path(p).is_dir() for a in ("--ro-bind", p, p)]
         for sub in ("helpers", "data"):
@@ -305,7 +307,7 @@ def kernel_command(kernel_cmd, *, workdir, runtime_dir, limits, cgroup, log_path
     else:
         inner = []
     joins = "".join(f'echo $$ > {shlex.quote(f)} && ' for f in (cgroup.procs_files() if cgroup else []))
-    script = f'{joins}{chown}exec "$@" >> {shlex.quote(str(log_path))} 2>&1'
+    script = f'{joins}{prelude}exec "$@" >> {shlex.quote(str(log_path))} 2>&1'
     return ["/bin/sh", "-c", script, "sh", *rl, *inner, *kernel_cmd]
 
 
