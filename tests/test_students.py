@@ -20,11 +20,16 @@ _GRADED = {}
 
 
 def _graded(quiz, tmp_path_factory):
-    """(cases by name, verdicts by name) of one quiz, graded once per test session."""
+    """(cases, verdicts, errors) of one quiz, by case name, graded once per test session."""
     if quiz not in _GRADED:
         work = tmp_path_factory.mktemp(f"corpus_{quiz}")
-        cases, verdicts = corpus.grade_quiz(quiz, work, workers=2)
-        _GRADED[quiz] = ({c.name: c for c in cases}, verdicts)
+        try:
+            cases, verdicts, errors = corpus.grade_quiz(quiz, work, workers=2)
+            _GRADED[quiz] = ({c.name: c for c in cases}, verdicts, errors)
+        except Exception as exc:      # noqa: BLE001 - kept, so one failure is not graded again per case
+            _GRADED[quiz] = exc
+    if isinstance(_GRADED[quiz], Exception):
+        raise _GRADED[quiz]
     return _GRADED[quiz]
 
 
@@ -36,7 +41,9 @@ def test_case_gets_its_expected_per_cell_verdict(quiz, name, tmp_path_factory):
     problem = sandbox_problem()
     if problem:
         pytest.skip(f"sandbox unavailable: {problem}")
-    cases, verdicts = _graded(quiz, tmp_path_factory)
+    cases, verdicts, errors = _graded(quiz, tmp_path_factory)
+    if name in errors:
+        raise errors[name]
     message = corpus.mismatch(cases[name], verdicts.get(name))
     assert not message, message
 

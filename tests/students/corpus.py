@@ -171,14 +171,25 @@ def build_submission(case, solutions=SOLUTIONS):
 
 
 def write_submissions(quiz, folder, root=HERE, solutions=SOLUTIONS):
-    """Write every case of ``quiz`` as ``folder/<case>/<quiz>/<quiz>.ipynb``; return the cases."""
+    """Write every well-formed case of ``quiz`` as ``folder/<case>/<quiz>/<quiz>.ipynb``.
+
+    Returns (cases, errors): the cases written, and {case name: CaseError} for the others
+    (a malformed case is that case's failure, not the whole quiz's).
+    """
     import nbformat
-    cases = [load_case(p, quiz) for p in case_files(quiz, root)]
-    for case in cases:
+    cases, errors = [], {}
+    for path in case_files(quiz, root):
+        try:
+            case = load_case(path, quiz)
+            nb = build_submission(case, solutions)
+        except CaseError as exc:
+            errors[path.stem] = exc
+            continue
         dest = Path(folder) / case.name / quiz
         dest.mkdir(parents=True, exist_ok=True)
-        nbformat.write(build_submission(case, solutions), dest / f"{quiz}.ipynb")
-    return cases
+        nbformat.write(nb, dest / f"{quiz}.ipynb")
+        cases.append(case)
+    return cases, errors
 
 
 @dataclass
@@ -196,12 +207,14 @@ class Verdict:
 def grade_quiz(quiz, work, workers=2, root=HERE, solutions=SOLUTIONS, log=lambda *_: None):
     """Grade all cases of ``quiz`` in one real ``grade`` run under ``work``.
 
-    Returns (cases, {case name: Verdict}).
+    Returns (cases, {case name: Verdict}, {case name: CaseError of a malformed case}).
     """
     from helpers import grading
     from helpers.grading import item_analysis
     work = Path(work)
-    cases = write_submissions(quiz, work / "submissions", root, solutions)
+    cases, errors = write_submissions(quiz, work / "submissions", root, solutions)
+    if not cases:
+        return cases, {}, errors
     results = grading.grade(work / "submissions", work=work / "grading", names=[quiz],
                             solutions=solutions, workers=workers, feedback=False, log=log)
     verdicts = {}
@@ -214,7 +227,7 @@ def grade_quiz(quiz, work, workers=2, root=HERE, solutions=SOLUTIONS, log=lambda
                     errors[grade_id] = error
                     lost.add(grade_id)
         verdicts[r.student] = Verdict(r.status, r.reason, r.score, r.max_score, r.seconds, lost, errors)
-    return cases, verdicts
+    return cases, verdicts, errors
 
 
 def mismatch(case, verdict):
