@@ -16,6 +16,7 @@ import ast
 import asyncio
 import builtins
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -125,7 +126,10 @@ class TrustedKernel:
         env[bridge.CONNECTION_ENV] = json.dumps(info)
         env[bridge.TIMEOUT_ENV] = str(job.limits.cell_timeout)
         env["HOME"] = env["MPLCONFIGDIR"] = self.dir
-        self.km = KernelManager(kernel_name="python3")
+        # Unix sockets in a private folder: nothing listens on the network for the judge.
+        self.km = KernelManager(kernel_name="python3", transport="ipc",
+                                ip=os.path.join(self.dir, "judge"),
+                                connection_file=os.path.join(self.dir, "judge.json"))
         self.km.start_kernel(env=env, cwd=self.dir)
         self.kc = self.km.blocking_client()
         self.kc.start_channels()
