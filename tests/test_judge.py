@@ -162,6 +162,15 @@ def test_objects_stay_remote_and_their_dicts_by_reference(student):
     assert sorted(model.params) == ["W"]
 
 
+def test_course_code_runs_next_to_a_student_class(student):
+    """A training loop runs in the student's kernel with the student's class, not call by call."""
+    ns = student[0]
+    model = ns["Model"].__course_run__("builtins", "getattr", "__name__")
+    assert model == "Model"
+    made = ns["Model"].__course_run__("functools", "partial", 2.0)
+    assert isinstance(made, bridge.Remote) and made().params["W"].tolist() == [2, 2]
+
+
 def test_student_errors_are_raised_here_by_name(student):
     ns = student[0]
     with pytest.raises(NotImplementedError, match="not yet"):

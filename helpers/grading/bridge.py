@@ -174,6 +174,17 @@ class Remote:
     def __call__(self, *args, **kwargs):
         return self._kernel.request("call", obj=self, args=list(args), kwargs=kwargs)
 
+    def __course_run__(self, module, name, *args, **kwargs):
+        """``module.name(this object, *args, **kwargs)``, run in the student's kernel.
+
+        For course code whose loop must run next to the student's code (a training run
+        calls the student's functions thousands of times): course code checks
+        ``getattr(obj, "__course_run__", None)`` and runs there, then judges the data that
+        comes back. What it returns is the student kernel's word, like any answer.
+        """
+        return self._kernel.request("run", obj=self, module=module, name=name,
+                                    args=list(args), kwargs=kwargs)
+
     def __getattr__(self, name):
         if name == "__course_source__":
             if self._source is None:

@@ -162,6 +162,10 @@ def _perform(req):
             _HANDLES.pop(hid, None)
         return None
     target = _local(req["obj"])
+    if op == "run":
+        import importlib
+        fn = getattr(importlib.import_module(req["module"]), req["name"])
+        return fn(target, *decode(req["args"], _local), **decode(req["kwargs"], _local))
     if op == "call":
         return target(*decode(req["args"], _local), **decode(req["kwargs"], _local))
     if op == "getattr":
