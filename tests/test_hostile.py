@@ -163,3 +163,44 @@ def test_guard_names_the_replacement(hostile_run):
     errors = [o.get("evalue", "") for c in nb.cells if c.cell_type == "code"
               for o in c.outputs if o.get("output_type") == "error"]
     assert errors
+
+
+def _hidden_lines(assignment):
+    nb = nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    lines = set()
+    for cell in nb.cells:
+        if "### BEGIN HIDDEN TESTS" in cell.source:
+            body = cell.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+            lines |= {l.strip() for l in body.splitlines() if len(l.strip()) > 20}
+    return lines
+
+
+def test_the_judge_runs_this_assignments_tests():
+    from helpers.grading.judge import trusted_cells
+    source = nbformat.read(REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    assert trusted_cells(source), f"{ASSIGNMENT}'s tests should run in the judge (course.judge)"
+
+
+def test_hidden_tests_never_reach_the_students_kernel(hostile_run):
+    """The student's kernel prints every piece of code it was sent: no hidden test is there."""
+    work, hidden = hostile_run["work"], _hidden_lines(ASSIGNMENT)
+    assert hidden
+    nb = nbformat.read(work / "autograded" / "h_print_history" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+                       as_version=4)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "def conv_1x1" in printed, "the attack should have printed the kernel's history"
+    assert not [l for l in hidden if l in printed]
+    import html
+    import re
+    for page in (work / "feedback").glob("*/*/*.html"):
+        raw = page.read_text(encoding="utf-8")
+        text = html.unescape(re.sub(r"<[^>]+>", "", raw))
+        assert not [l for l in hidden if l in text], f"{page} shows hidden test lines"
+        assert "<script>alert(1)" not in raw and "<img src=x onerror" not in raw, page
+
+
+def test_forged_partial_credit_and_forged_tokens_score_nothing(hostile_run):
+    r = hostile_run["results"]
+    for student in ("h_displayhook_pass", "h_forge_tokens", "h_reinstall_after_restore",
+                    "h_hijack_import", "h_spoof_the_wire"):
+        assert r[student].score == 0, (student, r[student])
