@@ -8,6 +8,8 @@ Commands:
   demo               build, grade two demo students (reference, untouched), print grades
   check NOTEBOOK     grade your own notebook with the hidden tests; print the points lost
   author SRC DEST    turn a percent script into an nbgrader source notebook
+  lms-intake ZIP DIR an LMS's "download all submissions" zip -> DIR for grade
+  lms-export GRADES  grades.csv -> the LMS's import CSV (Canvas, Moodle) or a wide CSV
 """
 from __future__ import annotations
 
@@ -49,6 +51,24 @@ def main(argv=None):
     p_author = sub.add_parser("author", help="percent script -> source notebook")
     p_author.add_argument("script")
     p_author.add_argument("notebook")
+    p_in = sub.add_parser("lms-intake", help="LMS submissions zip -> folder for grade")
+    p_in.add_argument("zip")
+    p_in.add_argument("outdir", help="a new (or empty) folder")
+    p_in.add_argument("--format", choices=["canvas", "moodle", "regex"], default="canvas")
+    p_in.add_argument("--pattern", help="for --format regex: named groups student, "
+                                        "assignment (optional), late (optional)")
+    p_in.add_argument("--assignment", action="append", dest="assignments",
+                      help="only this assignment (repeatable; default: all of the course)")
+    p_out = sub.add_parser("lms-export", help="grades.csv -> the LMS's import CSV")
+    p_out.add_argument("grades", help="the grades.csv that grade wrote")
+    p_out.add_argument("--mapping", required=True, help="the lms-intake.json (or its folder)")
+    p_out.add_argument("--format", choices=["canvas", "moodle", "wide"], required=True)
+    p_out.add_argument("--gradebook", help="canvas: the gradebook CSV exported from Canvas; "
+                                           "moodle: the grades exported from Moodle (roster)")
+    p_out.add_argument("--identifier", default="Email address",
+                       help="moodle: the roster column that identifies users")
+    p_out.add_argument("--assignment", action="append", dest="assignments")
+    p_out.add_argument("--out", required=True, help="the new CSV (never the gradebook itself)")
     args = parser.parse_args(argv)
 
     from helpers import grading
@@ -95,6 +115,9 @@ def main(argv=None):
             return 2
         print("\n".join(self_check.report(result, lost, work=args.out)))
         return 0 if result.status == "graded" else 1
+    elif args.command in ("lms-intake", "lms-export"):
+        from helpers.grading import lms_export, lms_intake
+        return (lms_intake if args.command == "lms-intake" else lms_export).cli(args)
     elif args.command == "author":
         from helpers.authoring import write_notebook
         write_notebook(args.script, args.notebook)
