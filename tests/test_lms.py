@@ -140,6 +140,8 @@ def test_regex_format_with_late_group(tmp_path):
                                "bob": {B: "hw/bob-cnn_building_blocks.ipynb"}}
     assert record["late"] == {"alice": {A: True}, "bob": {B: False}}
     assert [u["file"] for u in record["unmapped"]] == ["hw/carol.ipynb"]
+    assert lms_intake._assignment_of("x/lab-2 (3).ipynb", {"lab-2", "lab"}) == ("lab-2", None)
+    assert lms_intake._assignment_of("lab-2.IPYNB", {"lab"}) == ("lab", None)
 
 
 def _grades_csv(path, rows):

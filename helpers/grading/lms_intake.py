@@ -84,9 +84,10 @@ def _assignment_of(original, assignments):
     base = PurePosixPath(original).name
     if not base.lower().endswith(".ipynb"):
         return None, "not a notebook (.ipynb)"
-    stem = _DUPLICATE.sub("", base[:-len(".ipynb")]).strip()
-    if stem in assignments:
-        return stem, None
+    stem = base[:-len(".ipynb")].strip()
+    for name in (stem, _DUPLICATE.sub("", stem)):      # an assignment may itself end in -2
+        if name in assignments:
+            return name, None
     return None, f"no assignment named {stem!r} (known: {', '.join(sorted(assignments))})"
 
 
