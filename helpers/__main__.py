@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv=None):
@@ -95,7 +96,7 @@ def main(argv=None):
         print(grading.gradebook_table(results))
         for line in grading.summary(results):
             print("  not graded cleanly: " + line)
-        work = grading.Path(args.out or grading.WORK / grading.Path(args.submissions).resolve().name)
+        work = Path(args.out or grading.WORK / Path(args.submissions).resolve().name)
         from helpers.grading.item_analysis import hardest_cells, read_cells_csv
         lost = hardest_cells(read_cells_csv(work / "cells.csv"))
         if lost:

@@ -1,8 +1,8 @@
 """Parallel, resumable and distributed grading give the scores a sequential run gives.
 
 20 cheap submissions of conv_1x1 (four kinds: correct, blank, a wrong answer that
-scores 0, a half-right one that scores 1) are graded with 2 workers; that run is
-killed part way and started again, which must grade only what is missing. Every
+scores 0, a half-right one that scores 1: a 1x1 convolution without a bias) are graded
+with 2 workers; that run is killed part way and started again, which must grade only what is missing. Every
 score is compared with a sequential (1 worker) run of one submission of each kind,
 and a real ``distributed.LocalCluster`` with 2 workers grades one of each kind too.
 """
@@ -26,17 +26,16 @@ pytestmark = pytest.mark.skipif(sandbox_problem() is not None,
                                 reason=f"sandbox unavailable: {sandbox_problem()}")
 
 WRONG = '''
-def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform"):
+def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
     import numpy as np
     x = np.asarray(x)
     return np.zeros(x.shape[:-1] + (num_outputs,), "float32")
 '''
 HALF = '''
-def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform"):
-    import numpy as np
-    x = np.asarray(x)
-    kernel_initializer((1, 1, x.shape[-1], num_outputs))   # right kernel, wrong values
-    return np.zeros(x.shape[:-1] + (num_outputs,), "float32")
+def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+    import keras                 # a 1x1 convolution (one pixel at a time), but no bias
+    return keras.layers.Conv2D(num_outputs, 1, use_bias=False,
+                               kernel_initializer=kernel_initializer)(x)
 '''
 KINDS = ["correct", "blank", "wrong", "half"]
 

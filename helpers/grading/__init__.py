@@ -6,6 +6,8 @@
     intake         is a submitted folder a gradable notebook of this assignment?
     sandbox        bubblewrap + cgroups around each student kernel
     execute        nbgrader's Execute step, hardened (sandboxed kernel, limits, guard)
+    judge          the trusted kernel where graded test cells run (bridge, wire: the
+                   student's functions reached as data)
     jobs           grade one submission (plain data in and out); local pool or Dask
     gradebook      the one writer: gradebook, files, resumable results
     batch          grade a folder: validate, queue, run, record, report
@@ -14,15 +16,24 @@
     self_check     a student grades their own notebook
     demo           build, grade two demo students, print the gradebook
 """
-from .batch import grade
-from .course import (DEFAULT_CELL_TIMEOUT, RELEASE, REPO, SOLUTIONS, WORK, _api,
-                     _kernel_environment, assignments, build, course_settings, limits_for)
-from .demo import demo, make_demo_submissions
-from .gradebook import Result, _record
-from .jobs import grade_job
-from .reports import gradebook_table, summary, write_csv
+import importlib
 
-__all__ = ["DEFAULT_CELL_TIMEOUT", "RELEASE", "REPO", "SOLUTIONS", "WORK", "Result", "assignments",
-           "build", "course_settings", "demo", "grade", "grade_job", "gradebook_table",
-           "limits_for", "make_demo_submissions", "summary", "write_csv", "_api", "_record",
-           "_kernel_environment"]
+#: Public names and the module that defines each. They are imported on first use, so that
+#: ``import helpers.grading.bridge`` (the judge's kernel) does not load nbgrader.
+_EXPORTS = {
+    "grade": "batch", "DEFAULT_CELL_TIMEOUT": "course", "RELEASE": "course", "REPO": "course",
+    "SOLUTIONS": "course", "WORK": "course", "_api": "course", "_kernel_environment": "course",
+    "assignments": "course", "build": "course", "course_settings": "course",
+    "limits_for": "course", "demo": "demo", "make_demo_submissions": "demo",
+    "Result": "gradebook", "_record": "gradebook", "grade_job": "jobs",
+    "gradebook_table": "reports", "summary": "reports", "write_csv": "reports",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -255,6 +255,8 @@ class GuardedExecute(Execute):
         if job.stopped:
             cell.outputs = [_error("NotRun", f"not run: {job.stopped}")]
             return cell
+        if job.trusted and job.judge is None:   # it starts while the student's cells run
+            job.judge = TrustedKernel(job, self.km.get_connection_info(session=False))
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if _is_test_cell(cell) and grade_id in job.trusted:
             cell = await self._judge_cell(cell, cell_index, grade_id, where)
@@ -323,8 +325,6 @@ class GuardedExecute(Execute):
                 cell.outputs = [_error("GraderError", "your notebook's kernel did not answer the grader")]
             return cell
         try:
-            if job.judge is None:
-                job.judge = TrustedKernel(job, self.km.get_connection_info(session=False))
             before = [c.source for c in self.nb.cells[:cell_index]
                       if c.cell_type == "code" and not _is_test_cell(c)]
             outputs = await job.judge.run_cell(cell.source, job.limits.cell_timeout, before)

@@ -104,8 +104,8 @@ def student_names(source, imports):
 
 
 class TrustedKernel:
-    """The judge's kernel for one notebook: started at its first judged cell, runs the
-    source's test cells. Its blocking client lives in a thread of its own (with its own
+    """The judge's kernel for one notebook: started with the notebook's first cell (it boots
+    while the student's cells run), runs the source's test cells. Its blocking client lives in a thread of its own (with its own
     event loop: the grader's loop is busy running the notebook); :meth:`run_cell` is awaited.
     """
 
