@@ -380,12 +380,13 @@ def test_grade_survives_nasty_student_folders(tmp_path):
     os.symlink(REPO / "solutions" / A / NAME, subs / "link_file" / A / NAME)
     os.symlink(subs / "alice", subs / "link_student")
     _folder(subs, "-rf", solution)
+    _folder(subs, os.fsdecode(b"bad\xff"), solution)                   # not UTF-8: no CSV could hold it
     empty = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}
     many = dict(nb, cells=nb["cells"] + [dict(empty, id=f"e{i}") for i in range(100000)])
     _folder(subs, "many_cells", json.dumps(many).encode())
     t0 = time.perf_counter()
     assert intake.read_submission(subs, "many_cells", A, {NAME: WANT})[0] == "malformed"
-    assert time.perf_counter() - t0 < 5, "the cell cap must refuse 100,000 cells at once"
+    assert time.perf_counter() - t0 < 5, "the caps must refuse 100,000 cells at once"
 
     said = []
     results = {r.student: r for r in grading.grade(subs, work=work, names=[A], workers=1, log=said.append)}
@@ -399,6 +400,7 @@ def test_grade_survives_nasty_student_folders(tmp_path):
                 "link_file": "'link_file/conv_1x1/conv_1x1.ipynb' is a symbolic link",
                 "link_student": "link_student is a symbolic link",
                 "-rf": "student folder name '-rf' is not a valid id",
+                "bad\\udcff": "student folder name 'bad\\udcff' is not a valid id",
                 "many_cells": "at most 20000 are accepted (max_json_objects)"}
     assert sorted(results) == sorted(expected)
     for student, reason in expected.items():
@@ -410,4 +412,5 @@ def test_grade_survives_nasty_student_folders(tmp_path):
         assert [s.student.id for s in gb.assignment_submissions(A)] == ["alice"]
     with open(work / "grades.csv", newline="", encoding="utf-8") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
-    assert rows["'-rf"]["status"] == "malformed" and rows["alice"]["score"] == f"{alice.max_score:g}"
+    assert rows["'-rf"]["status"] == rows["bad\\udcff"]["status"] == "malformed"
+    assert rows["alice"]["score"] == f"{alice.max_score:g}"

@@ -98,7 +98,9 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     jobs = [(s, a) for s in students for a in names]
     results, payloads = {}, []
     for student, assignment in jobs:
-        res = Result(student, assignment, max_score=maxes[assignment])
+        # A folder name that is not UTF-8 is shown with escapes: it must not stop the CSV.
+        shown = student.encode("utf-8", "backslashreplace").decode("utf-8")
+        res = Result(shown, assignment, max_score=maxes[assignment])
         payload = None
         try:
             status, reason, nbs = ("malformed", problems[student], {}) if problems[student] else \

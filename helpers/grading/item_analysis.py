@@ -147,7 +147,7 @@ def write_cells_csv(rows, path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         writer = SafeWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         for row in rows:

@@ -14,7 +14,7 @@ def write_csv(results, path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         writer = SafeWriter(f, fieldnames=list(Result("", "").row()))
         writer.writeheader()
         for r in results:
