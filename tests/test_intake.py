@@ -90,9 +90,10 @@ def test_100000_empty_cells_or_a_million_outputs_are_refused_fast_by_the_caps():
     """Counted before they are parsed: nbformat's schema check costs ~50 us per object."""
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}
     nb = dict(RELEASE, cells=RELEASE["cells"] + [dict(cell, id=f"e{i}") for i in range(100000)])
-    lists = _with(["cells", 2, "metadata", "x"], [[[0]]] * 1000000)
+    many = json.dumps(nb).encode()
+    lists = json.dumps(_with(["cells", 2, "metadata", "x"], [[[0]]] * 1000000)).encode()
     t0 = time.perf_counter()
-    got = _outcome(nb)
+    got = _outcome(many)
     assert "holds 300060 JSON objects and arrays; at most 20000 are accepted (max_json_objects)" in got, got
     assert "holds 2000061 JSON objects" in _outcome(lists)
     assert time.perf_counter() - t0 < 5
