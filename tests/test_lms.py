@@ -187,6 +187,8 @@ def test_canvas_export_fills_the_column_and_keeps_the_roster(tmp_path):
                        "10", "", "4", "80", "40"]                      # 3/3 scaled to 10 points
     assert rows[3][5:8] == ["5", "12", "5"]                            # 7 replaced; 12/15 of 15
     assert rows[4][0] == "'=cmd|' /C calc'!A0" and rows[4][1:] == CANVAS_ROWS[3][1:]
+    by_login = lms_export.canvas({"jdoe": {A: (3.0, 3.0)}}, {}, exported, tmp_path / "login.csv")
+    assert by_login["filled"] == {A: 1} and by_login["not_in_roster"] == []   # regex intake: login ids
 
 
 def test_moodle_and_wide_exports(tmp_path):

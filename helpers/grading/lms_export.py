@@ -8,7 +8,7 @@ id -> name and LMS id).
   ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column per assignment,
   ``conv_1x1 (123)``, and a ``Points Possible`` row under the header. Every column and row
   is kept; the assignment's column is filled for the students whose Canvas ``ID`` has a
-  grade, scaled to the column's points possible; the file is written anew (the export is
+  grade (or, with no LMS id in the mapping, whose ``SIS Login ID`` is the student id), scaled to the column's points possible; the file is written anew (the export is
   never overwritten). Canvas matches rows by ``ID`` on import.
 * Moodle (:func:`moodle`): Moodle's grade import "CSV file" takes a header row, a column
   that identifies the user (email address, ID number, username) and one column per grade
@@ -92,16 +92,20 @@ def canvas(grades, mapping, gradebook, out, assignments=None):
             no_column.append(name)
     possible = next((r for r in rows[1:] if r and r[0].strip() == "Points Possible"), None)
     by_lms = {str(v["lms_id"]): s for s, v in mapping.items() if v.get("lms_id")}
-    filled, no_grade, seen = {n: 0 for n in names}, [], set()
+    login_col = header.index("SIS Login ID") if "SIS Login ID" in header else None
+    filled, no_grade, matched = {n: 0 for n in names}, [], set()
     for row in rows[1:]:
         lms_id = row[id_col].strip() if len(row) > id_col else ""
         if not lms_id.isdigit():
             continue                                   # Points Possible, Manual Posting rows
-        seen.add(lms_id)
         student = by_lms.get(lms_id)
+        if student is None and login_col is not None and len(row) > login_col:
+            login = row[login_col].strip()             # --format regex: files named by login
+            student = login if login in grades and not mapping.get(login, {}).get("lms_id") else None
         if student not in grades:
             no_grade.append(f"{row[0]} ({lms_id})")
             continue
+        matched.add(student)
         for name, col in columns.items():
             if col is None or name not in grades[student]:
                 continue
@@ -113,7 +117,7 @@ def canvas(grades, mapping, gradebook, out, assignments=None):
             row[col] = _number(score)
             filled[name] += 1
     not_in_roster = [f"{mapping.get(s, {}).get('name', s)} ({mapping.get(s, {}).get('lms_id', '?')})"
-                     for s in sorted(grades) if str(mapping.get(s, {}).get("lms_id")) not in seen]
+                     for s in sorted(grades) if s not in matched]
     _write(out, rows, sources=[gradebook])
     return {"filled": filled, "no_grade": no_grade, "not_in_roster": not_in_roster,
             "no_column": no_column}
