@@ -197,3 +197,26 @@ def test_an_answer_past_the_cap_is_refused_not_buffered(student, monkeypatch):
             bridge.Remote(small, ns["huge"]._spec)()
     finally:
         small.close()
+
+
+def test_static_checks_see_the_notebooks_imports_and_helpers_without_its_kernel():
+    """On the judge's side a proxy has no __globals__: an alias imported in another cell, or
+    a notebook helper that calls TensorFlow, is still found from the submitted text."""
+    import types
+    from helpers.checks import _numpy_only, cnn_building_blocks  # noqa: F401 - registers answer keys
+    from helpers.grading.judge import static_scope
+    cells = ["import numpy as np\nimport tensorflow as T\n"
+             "from helpers.checks.cnn_building_blocks import conv_reference as _ref\n",
+             "def helper(x):\n    return T.nn.relu(x)\n",
+             "def conv(x, w, b, p):\n    return _ref(x, w, b, 1, 0), None\n",
+             "def pool(x):\n    return helper(x)\n",
+             "def fine(x):\n    return np.maximum(x, 0) if x.size else fine(x)\n"]
+    scope = static_scope(cells)
+    assert scope["imports"]["_ref"] == "helpers.checks.cnn_building_blocks.conv_reference"
+
+    def proxy(name):
+        return types.SimpleNamespace(__course_source__=definitions(cells, [name])[name],
+                                     __course_scope__=scope)
+    assert _numpy_only.library_uses(proxy("conv")) == ["_ref"]
+    assert _numpy_only.library_uses(proxy("pool")) == ["T.nn.relu"]
+    assert _numpy_only.library_uses(proxy("fine")) == []

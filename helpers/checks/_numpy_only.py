@@ -12,7 +12,9 @@ value check, so the method is checked separately, by reading the function's sour
 Only the function's own source is read, plus the functions of the same notebook it calls
 (by name), so a student who imports TensorFlow elsewhere in the notebook is not affected.
 The source is ``fn.__course_source__`` where a grading proxy provides it, else
-``inspect.getsource(fn)``. A function reaches a library when its code:
+``inspect.getsource(fn)``; names are resolved through the function's globals, or, for the
+judge's proxy (no globals: helpers/grading/judge.py), through ``fn.__course_scope__``, the
+notebook's top-level imports and functions as its text binds them. A function reaches a library when its code:
 
 - names a module (or something imported from one) of :data:`FORBIDDEN`: ``tf.nn.conv2d``,
   ``keras.layers.Flatten()(x)``, ``conv2d(...)`` after ``from tensorflow.nn import conv2d``,
@@ -64,6 +66,18 @@ def answer_key(fn):
     fn.__course_answer_key__ = True
     _ANSWER_KEYS[fn.__name__] = f"{fn.__module__}.{fn.__qualname__}"
     return fn
+
+
+class _StaticFunction:
+    """A function of the submitted notebook known only by its text (the judge's side)."""
+
+    def __init__(self, name, static):
+        self.__course_source__ = static["functions"][name]
+        self.__course_scope__ = static
+
+
+def _is_answer_key(dotted):
+    return dotted in _ANSWER_KEYS.values()
 
 
 def _forbidden(dotted):
@@ -158,6 +172,7 @@ def library_uses(fn, graded=(), _seen=None):
         except (TypeError, ValueError):
             pass
         has_globals = bool(getattr(func, "__globals__", None))
+        static = getattr(func, "__course_scope__", None)     # the judge's view of the notebook
         module = getattr(func, "__module__", None)
         local = {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
                  for a in n.args + n.kwonlyargs + n.posonlyargs + [n.vararg, n.kwarg] if a}
@@ -181,6 +196,14 @@ def library_uses(fn, graded=(), _seen=None):
                 text = ".".join(parts)
                 if parts[0] in HIDING:
                     found.append(text)
+                elif static and parts[0] in static["imports"] and not has_globals:
+                    dotted = ".".join([static["imports"][parts[0]]] + parts[1:])
+                    if _forbidden(dotted) or _is_answer_key(dotted):
+                        found.append(text)
+                elif static and parts[0] in static["functions"] and not has_globals:
+                    if parts[0] not in graded and ("static", parts[0]) not in seen:
+                        seen.add(("static", parts[0]))               # a helper of the notebook
+                        found += library_uses(_StaticFunction(parts[0], static), graded, seen)
                 elif has_globals and parts[0] in scope:
                     obj, depth = _resolve(parts, scope)
                     if getattr(obj, "__course_answer_key__", False) or _forbidden(

@@ -166,10 +166,11 @@ class Remote:
     remote, so ``model.params[name] = value`` changes the student's model.
     """
 
-    def __init__(self, kernel, spec, source=None):
+    def __init__(self, kernel, spec, source=None, scope=None):
         object.__setattr__(self, "_kernel", kernel)
         object.__setattr__(self, "_spec", spec)
         object.__setattr__(self, "_source", source)
+        object.__setattr__(self, "_scope", scope)
 
     def __call__(self, *args, **kwargs):
         return self._kernel.request("call", obj=self, args=list(args), kwargs=kwargs)
@@ -186,10 +187,11 @@ class Remote:
                                     args=list(args), kwargs=kwargs)
 
     def __getattr__(self, name):
-        if name == "__course_source__":
-            if self._source is None:
+        if name in ("__course_source__", "__course_scope__"):
+            value = self._source if name == "__course_source__" else self._scope
+            if value is None:
                 raise AttributeError(name)
-            return self._source
+            return value
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return self._kernel.request("getattr", obj=self, name=name)
@@ -228,12 +230,14 @@ def connect():
     return _KERNEL
 
 
-def bind(namespace, names, sources=None):
+def bind(namespace, names, sources=None, scope=None):
     """Give each of ``names`` its value from the student's notebook, in ``namespace``.
 
     A name the notebook does not define is left unbound (the test then raises NameError).
     sources: {name: its definition's text in the submitted notebook}, what a proxy's
     ``__course_source__`` returns ("" where the notebook has no plain definition).
+    scope: the notebook's top-level imports and functions, read from its text
+    (:func:`helpers.grading.judge.static_scope`): a proxy's ``__course_scope__``.
     """
     kernel = connect()
     for name in names:
@@ -243,5 +247,6 @@ def bind(namespace, names, sources=None):
         except KeyError:
             continue
         if isinstance(value, Remote):
-            value = Remote(kernel, value._spec, source=(sources or {}).get(name, ""))
+            value = Remote(kernel, value._spec, source=(sources or {}).get(name, ""),
+                           scope=scope)
         namespace[name] = value

@@ -68,6 +68,44 @@ def _bound(tree):
     return names
 
 
+def static_scope(sources):
+    """What the submitted code cells bind at top level, read from their text (never run).
+
+    Returns {"imports": {name: dotted name}, "functions": {name: source}}: ``import
+    tensorflow as T`` gives ``T -> tensorflow``, ``from helpers.checks.x import ref as r``
+    gives ``r -> helpers.checks.x.ref``; the last ``def``/``class`` of each name wins. The
+    judge's static checks of method use it where a proxy has no ``__globals__``.
+    """
+    imports, functions = {}, {}
+    for text in _parsed(sources):
+        for node in text[1].body:
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        imports[a.asname] = a.name
+                    else:
+                        top = a.name.split(".")[0]
+                        imports[top] = top
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    if a.name != "*":
+                        imports[a.asname or a.name] = f"{node.module}.{a.name}"
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                functions[node.name] = ast.get_source_segment(text[0], node) or ""
+                imports.pop(node.name, None)
+    return {"imports": imports, "functions": functions}
+
+
+def _parsed(sources):
+    """(text, tree) of each source that parses, IPython magics and shell lines dropped."""
+    for src in sources:
+        text = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!")))
+        try:
+            yield text, ast.parse(text)
+        except SyntaxError:
+            continue
+
+
 def definitions(sources, names):
     """{name: source of its last top-level definition} in the submitted code cells ``sources``.
 
@@ -77,12 +115,7 @@ def definitions(sources, names):
     """
     found = {}
     wanted = set(names)
-    for src in sources:
-        text = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(text)
-        except SyntaxError:
-            continue
+    for text, tree in _parsed(sources):
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 bound = {node.name}
@@ -169,10 +202,10 @@ class TrustedKernel:
 
     def _run_cell(self, source, timeout, submitted):
         names = student_names(source, self.job.imports)
-        sources = definitions(submitted, names)
+        sources, scope = definitions(submitted, names), static_scope(submitted)
         try:
-            outputs, error = self._run(f"__course_judge__.bind(globals(), {names!r}, {sources!r})",
-                                       timeout)
+            outputs, error = self._run(
+                f"__course_judge__.bind(globals(), {names!r}, {sources!r}, {scope!r})", timeout)
             if error:
                 return outputs
             return self._run(source, timeout, store_history=True)[0]
