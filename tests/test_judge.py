@@ -23,7 +23,8 @@ def _roundtrip(value):
 
 def test_data_crosses_as_equal_copies_and_objects_as_handles():
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
-    value = {"x": x, 3: (1, 2.5, None, True, "s", b"\x00"), "l": [np.int64(4), x[0]]}
+    value = {"x": x, 3: (1, 2.5, None, True, "s", b"\x00"), "l": [np.int64(4), x[0]],
+             "dtype": np.dtype("float32")}
     back, handles = _roundtrip(value)
     assert back.keys() == value.keys() and back[3] == value[3]
     assert back["x"].dtype == np.float32 and np.array_equal(back["x"], x) and back["x"] is not x
@@ -52,6 +53,8 @@ def test_tensors_cross_as_tensors():
     {"h": 1, "sneaky": True},
     ["a bare list"],
     {"unknown": 1},
+    {"dtype": "O"},
+    {"dtype": "V8"},
 ])
 def test_malformed_data_is_refused(evil):
     with pytest.raises((wire.WireError, ValueError)):

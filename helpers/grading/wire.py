@@ -1,6 +1,7 @@
 """The wire between the trusted judge and a student's kernel: plain data, never pickle.
 
-Values cross as JSON: None, bools, numbers, strings and bytes; NumPy arrays and scalars as
+Values cross as JSON: None, bools, numbers, strings and bytes; NumPy number dtypes; NumPy
+arrays and scalars as
 ``.npy`` bytes (read back with ``allow_pickle=False``); TensorFlow/Keras tensors as arrays
 marked so that the other side gets a tensor again; lists, tuples and dicts of these (exact
 types only). Anything else stays in the process that made it and crosses as a *handle*, an
@@ -54,6 +55,8 @@ def encode(value, other, depth=0):
         return {"nd": _array(value)}
     if isinstance(value, np.generic) and not isinstance(value, np.object_):
         return {"nd": _array(np.asarray(value)), "scalar": True}
+    if t is np.dtype or isinstance(value, np.dtype):
+        return {"dtype": value.str}
     if _is_tensor(value):
         arr = np.asarray(value.numpy())
         if arr.dtype != object:
@@ -87,6 +90,11 @@ def decode(data, other, depth=0):
         return arr
     if "b" in data:
         return base64.b64decode(data["b"], validate=True)
+    if "dtype" in data:
+        dt = np.dtype(str(data["dtype"])[:16])
+        if dt.kind not in "biufc":
+            raise WireError(f"dtype {dt} is not a number type")
+        return dt
     if "l" in data:
         return [decode(v, other, depth + 1) for v in _items(data["l"])]
     if "t" in data:
