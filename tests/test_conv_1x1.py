@@ -144,3 +144,11 @@ def test_student_gets_data_and_fresh_copies():
     checks.check_conv_1x1(spoiler)
     checks.check_one_pixel(spoiler)
     assert {s for s in seen} == {(np.ndarray, int, dict, dict)}
+
+
+def test_an_all_zero_output_is_not_a_one_pixel_convolution():
+    """(red team) zeros of the right shape touch no output pixel: not 'one pixel at a time'."""
+    def zeros(x, num_outputs, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+        return np.zeros(np.shape(x)[:-1] + (num_outputs,), "float32")
+    with pytest.raises(AssertionError, match="never reached the output"):
+        checks.check_one_pixel(zeros)

@@ -90,13 +90,15 @@ def check_one_pixel(fn, shape=(1, 5, 6, 3), num_outputs=4, seed=0):
 
     Feeds images that are zero except at one pixel (bias initializer zeros): the output
     of a (1, 1, C, K) kernel is non-zero at one position at most, and has K channels.
-    A wider kernel spreads the pixel over its window. Strides and values are not judged
-    here (check_conv_1x1 does that).
+    A wider kernel spreads the pixel over its window; an output that no probe pixel
+    reaches (all zeros) is no convolution either. Strides and values are not judged here
+    (check_conv_1x1 does that).
     """
     name = "conv_1x1"
     n, h, w, c = shape
     rng = np.random.default_rng(seed)
-    for i, j in ((h // 2, w // 2), (0, w - 1)):
+    reached = 0          # output pixels the probes reached (a stride may skip one probe)
+    for i, j in ((h // 2, w // 2), (0, w - 1), (0, 0)):
         x = np.zeros(shape, "float32")
         x[0, i, j] = rng.uniform(0.5, 1.5, size=c) * rng.choice([-1, 1], size=c)
         kernel_init, _ = initializers(seed)
@@ -108,6 +110,7 @@ def check_one_pixel(fn, shape=(1, 5, 6, 3), num_outputs=4, seed=0):
                        f"{num_outputs}) with N = {n}.",
                  f"Conv2D(filters=num_outputs) gives {num_outputs} output channels.")
         touched = np.argwhere(np.any(np.abs(out) > 1e-6, axis=-1))
+        reached += len(touched)
         if len(touched) > 1:
             rows = touched[:, 1].max() - touched[:, 1].min() + 1
             cols = touched[:, 2].max() - touched[:, 2].min() + 1
@@ -115,5 +118,9 @@ def check_one_pixel(fn, shape=(1, 5, 6, 3), num_outputs=4, seed=0):
                        f"{len(touched)} positions (a {rows}x{cols} patch).",
                  "A 1x1 convolution looks at one pixel at a time: use kernel_size=(1, 1) "
                  "(its kernel has shape (1, 1, C, K)).")
+    if reached == 0:
+        fail(name, "a non-zero input pixel never reached the output: it was all zero.",
+             "The layer must see its input: apply Conv2D(filters=num_outputs, "
+             "kernel_size=(1, 1)) to x and return its output.")
     return passed(name, f"each output pixel depends on one input pixel, {num_outputs} channels "
                         "out: a (1, 1, C, K) kernel.")
