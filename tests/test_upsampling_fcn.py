@@ -17,30 +17,74 @@ L = keras.layers
 
 # ------------------------------------------------------------------ upsample
 
-def test_upsample_reference_and_functional_pass(capsys):
-    checks.check_upsample(lambda x, init="glorot_uniform": L.Conv2DTranspose(
-        x.shape[-1], (2, 2), strides=(2, 2), kernel_initializer=init)(x))
+def up_ref(x, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+    return L.Conv2DTranspose(x.shape[-1], (2, 2), strides=(2, 2), kernel_initializer=kernel_initializer,
+                             bias_initializer=bias_initializer)(x)
 
-    def functional(x, init="glorot_uniform"):
-        inp = keras.Input(shape=(None, None, x.shape[-1]))
-        out = L.Conv2DTranspose(x.shape[-1], 2, 2, padding="same", kernel_initializer=init)(inp)
-        return keras.Model(inp, out)(x)
-    checks.check_upsample(functional)
-    assert "✔ upsample" in capsys.readouterr().out
+
+def up_functional(x, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+    inp = keras.Input(shape=(None, None, x.shape[-1]))
+    out = L.Conv2DTranspose(x.shape[-1], 2, 2, padding="same", kernel_initializer=kernel_initializer,
+                            bias_initializer=bias_initializer)(inp)
+    return keras.Model(inp, out)(x)
+
+
+def up_tf_nn(x, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+    """tf.nn.conv2d_transpose with the layer's weights drawn by hand, in float64."""
+    n, h, w, c = x.shape
+    k = tf.cast(keras.initializers.get(kernel_initializer)((2, 2, c, c)), tf.float64)
+    b = tf.cast(keras.initializers.get(bias_initializer)((c,)), tf.float64)
+    return tf.nn.conv2d_transpose(tf.cast(x, tf.float64), k, (n, 2 * h, 2 * w, c), 2) + b
+
+
+@pytest.mark.parametrize("fn", [up_ref, up_functional, up_tf_nn])
+def test_upsample_correct_styles_pass(fn, capsys):
+    checks.check_upsample(fn)
+    checks.check_upsample(fn, shapes=((3, 1, 1, 5), (1, 2, 7, 1)), seed=4)     # the hidden cases
+    assert capsys.readouterr().out.count("✔ upsample") == 2
+
+
+def _up(**kw):
+    def fn(x, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+        args = dict(filters=x.shape[-1], kernel_size=2, strides=2, kernel_initializer=kernel_initializer,
+                    bias_initializer=bias_initializer)
+        return L.Conv2DTranspose(**{**args, **kw})(x)
+    return fn
 
 
 @pytest.mark.parametrize("fn, message", [
-    (lambda x, init: L.UpSampling2D()(x), "kernel_initializer argument was never used"),
-    (lambda x, init: L.Conv2DTranspose(x.shape[-1], 2, kernel_initializer=init)(x), "use strides=\\(2, 2\\)"),
-    (lambda x, init: L.Conv2DTranspose(8, 2, 2, kernel_initializer=init)(x), "Keep the channels"),
-    (lambda x, init: L.Conv2DTranspose(x.shape[-1], 3, 2, padding="same", kernel_initializer=init)(x),
-     "kernel_size=\\(2, 2\\)"),
-    (lambda x, init: L.Conv2DTranspose(x.shape[-1], 2, 2, activation="relu", kernel_initializer=init)(x),
-     "values are off"),
+    (lambda x, k="glorot_uniform", b="zeros": L.UpSampling2D()(x), "UpSampling2D: it repeats pixels"),
+    (_up(strides=1), "use strides=\\(2, 2\\)"),
+    (_up(filters=8), "Keep the channels"),
+    (_up(kernel_size=3), "use kernel_size=\\(2, 2\\)"),
+    (_up(kernel_size=3, padding="same"), "values are off"),
+    (_up(activation="relu"), "an activation is applied"),
+    (_up(use_bias=False), "no bias.*use_bias=True"),        # passed the old checker: the bias was 0
+    (_up(bias_initializer="zeros"), "bias_initializer=bias_initializer"),
 ])
 def test_upsample_mistakes_are_named(fn, message):
     with pytest.raises(CheckFailed, match=message):
         checks.check_upsample(fn)
+
+
+def test_upsample_that_returns_the_reference_earns_nothing():
+    def lazy(x, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+        return checks.upsample_reference(x, kernel_initializer, bias_initializer)
+    with pytest.raises(CheckFailed, match="upsample_reference, which computes the upsampled output"):
+        checks.check_upsample(lazy)
+
+
+def test_upsample_gets_data_and_fresh_copies():
+    seen = []
+
+    def spoiler(x, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+        seen.append((type(x), type(kernel_initializer), type(bias_initializer)))
+        out = up_ref(x, dict(kernel_initializer), dict(bias_initializer))
+        x[...] = 0
+        kernel_initializer["config"]["seed"] = 99
+        return out
+    checks.check_upsample(spoiler)
+    assert set(seen) == {(np.ndarray, dict, dict)}
 
 
 # ------------------------------------------------------------------ output size
@@ -72,6 +116,27 @@ def test_size_mistakes_are_named(fn, message):
         checks.check_transposed_output_size(fn)
 
 
+def _size_via_widget(n, k, s, p):
+    return widgets.output_shapes(n, k, s, p)["Conv2DTranspose"]
+
+
+def _size_via_keras(n, k, s, p):
+    return int(keras.layers.Conv2DTranspose(1, k, strides=s, padding=p).compute_output_shape((1, n, n, 1))[1])
+
+
+def _size_via_checker(n, k, s, p):
+    return checks.keras_transposed_size(n, k, s, p)
+
+
+@pytest.mark.parametrize("fn, called", [(_size_via_widget, "widgets.output_shapes"),
+                                        (_size_via_keras, "keras.layers.Conv2DTranspose"),
+                                        (_size_via_checker, "checks.keras_transposed_size")])
+def test_size_computed_by_keras_or_the_course_earns_nothing(fn, called):
+    """Each of these passed the old checker: they return Keras' own answer."""
+    with pytest.raises(CheckFailed, match=f"(?s)asks for the output size by arithmetic.*called {called}"):
+        checks.check_transposed_output_size(fn)
+
+
 def test_keras_formula_example_from_the_issue():
     assert checks.keras_transposed_size(4, 3, 2, "valid") == 9
     assert checks.keras_transposed_size(4, 1, 2, "valid") == 8
@@ -98,6 +163,32 @@ def grad_variable(dy, w, x_shape, stride, padding):
 def test_gradient_reference_and_alternative_pass():
     checks.check_conv_input_gradient(grad_tape)
     checks.check_conv_input_gradient(grad_variable)
+
+
+def _grad_via_reference(dy, w, x_shape, stride, padding):
+    return checks.conv_transpose_reference(dy, w, x_shape, stride, padding)
+
+
+_REF = checks.conv_transpose_reference                 # the reference under another name
+
+
+def _grad_via_alias(dy, w, x_shape, stride, padding):
+    return _REF(dy, w, x_shape, stride, padding)
+
+
+def _grad_via_conv2d_transpose(dy, w, x_shape, stride, padding):
+    return tf.nn.conv2d_transpose(dy, w, x_shape, stride, padding)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (_grad_via_reference, "called checks.conv_transpose_reference, which computes the gradient"),
+    (_grad_via_alias, "called _REF, which computes the gradient"),
+    (_grad_via_conv2d_transpose, "called tf.nn.conv2d_transpose: that is the answer this part derives"),
+])
+def test_gradient_without_the_tape_earns_nothing(fn, message):
+    """Each of these passed the old checker."""
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_conv_input_gradient(fn)
 
 
 def test_gradient_mistakes_are_named():
@@ -134,9 +225,36 @@ def iou_confusion(y_true, y_pred, k):
     return np.mean(inter[union > 0] / union[union > 0])      # a NumPy scalar
 
 
+def iou_tf_confusion(y_true, y_pred, k):
+    """Correct with TensorFlow building blocks (a confusion matrix), not its IoU metric."""
+    cm = tf.math.confusion_matrix(tf.reshape(y_true, [-1]), tf.reshape(y_pred, [-1]), k, dtype=tf.float64)
+    inter = tf.linalg.diag_part(cm)
+    union = tf.reduce_sum(cm, 0) + tf.reduce_sum(cm, 1) - inter
+    return tf.reduce_mean(tf.boolean_mask(inter / tf.maximum(union, 1), union > 0))
+
+
 def test_iou_reference_and_alternative_pass():
     checks.check_mean_iou(iou_loops)
     checks.check_mean_iou(iou_confusion)
+    checks.check_mean_iou(iou_tf_confusion)
+
+
+def _iou_via_keras(y_true, y_pred, k):
+    m = keras.metrics.MeanIoU(k)
+    m.update_state(y_true.ravel(), y_pred.ravel())
+    return float(m.result())
+
+
+def _iou_via_checker(y_true, y_pred, k):
+    return checks.reference_mean_iou(y_true, y_pred, k)
+
+
+@pytest.mark.parametrize("fn, message", [(_iou_via_keras, "called keras.metrics.MeanIoU"),
+                                         (_iou_via_checker, "called checks.reference_mean_iou")])
+def test_iou_computed_by_keras_or_the_course_earns_nothing(fn, message):
+    """Both passed the old checker."""
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_mean_iou(fn)
 
 
 def test_iou_mistakes_are_named():

@@ -7,54 +7,97 @@ never from a copy of the solution.
 from __future__ import annotations
 
 import itertools
+import types
 
 import numpy as np
 
-from ._compare import (as_array, call, expect_close, expect_equal, expect_finite, fail,
-                       passed)
-from .conv_1x1 import RecordingInitializer
+from ._compare import as_array, call, expect_close, expect_close_to_scale, expect_finite, fail, passed
+from ._numpy_only import _ANSWER_KEYS, answer_key, check_numpy_only, library_uses
+from .conv_1x1 import initializers
 
 
 # ------------------------------------------------------------------ upsample
 
-def upsample_reference(x, seed=0):
-    """``Conv2DTranspose(C, (2, 2), strides=(2, 2))`` with the seeded initializer: (N, 2H, 2W, C)."""
+@answer_key
+def upsample_reference(x, kernel_initializer, bias_initializer):
+    """``Conv2DTranspose(C, (2, 2), strides=(2, 2))`` with the given initializer configs.
+
+    x: (N, H, W, C). Returns (N, 2H, 2W, C) float64.
+    """
     import keras
     layer = keras.layers.Conv2DTranspose(x.shape[-1], (2, 2), strides=(2, 2),
-                                         kernel_initializer=RecordingInitializer(seed))
-    return np.asarray(layer(x))
+                                         kernel_initializer=dict(kernel_initializer),
+                                         bias_initializer=dict(bias_initializer))
+    return np.asarray(layer(np.array(x)), np.float64)
+
+
+def _reference_calls(fn, name, what):
+    """Fail if ``fn`` calls a checker's reference (an answer key): that part earns nothing.
+
+    TensorFlow and Keras are what these parts ask for, so only the answer keys count here
+    (found by helpers.checks._numpy_only.library_uses, through the function's globals).
+    """
+    scope = getattr(fn, "__globals__", None) or {}
+    keys = []
+    for use in library_uses(fn):
+        words = use.replace(" ", ".").split(".")
+        obj = None if use.startswith(("import ", "from ")) else scope.get(words[0])
+        if obj is not None and not isinstance(obj, types.ModuleType):
+            if getattr(obj, "__course_answer_key__", False):
+                keys.append(use)
+        elif any(w in _ANSWER_KEYS for w in words):
+            keys.append(use)
+    if keys:
+        fail(name, f"your function called {', '.join(keys[:3])}, which computes {what} for you "
+                   "(it is the checker's reference), so this part earns no points.",
+             "Compute it yourself, as the cell above asks.")
 
 
 def check_upsample(fn, shapes=((1, 4, 4, 3), (2, 3, 5, 2)), seed=0):
-    """Check ``fn(x, kernel_initializer) -> (N, 2H, 2W, C)`` against a 2x2/stride-2 Conv2DTranspose."""
+    """Check ``fn(x, kernel_initializer, bias_initializer) -> (N, 2H, 2W, C)``.
+
+    The expected output is a 2x2, stride-2 Conv2DTranspose built from the same seeded
+    initializer configs (kernel and a non-zero bias), to 1e-5 of the output's scale.
+    """
     name = "upsample"
-    for shape in shapes:
+    _reference_calls(fn, name, "the upsampled output")
+    for i, shape in enumerate(shapes):
         n, h, w, c = shape
-        x = np.random.default_rng(seed).normal(size=shape).astype("float32")
-        init = RecordingInitializer(seed)
-        out = as_array(call(fn, x, init, fn_name=name), "the output", name)
-        if not init.shapes:
-            fail(name, "the kernel_initializer argument was never used.",
-                 "Use keras.layers.Conv2DTranspose(..., kernel_initializer=kernel_initializer) "
-                 "(UpSampling2D has no weights: it repeats pixels, it does not learn).")
-        want = upsample_reference(x, seed)
+        x = np.random.default_rng(seed + i).normal(size=shape).astype("float32")
+        out = as_array(call(fn, x.copy(), *initializers(seed + i), fn_name=name), "the output", name)
+        want = upsample_reference(x, *initializers(seed + i))
         if out.shape != want.shape:
             hint = "Conv2DTranspose(filters=C, kernel_size=(2, 2), strides=(2, 2)) doubles H and W."
             if out.ndim == 4 and out.shape[1] < 2 * h:
                 hint = "The output is smaller than 2H x 2W: use strides=(2, 2)."
+            elif out.ndim == 4 and out.shape[1] > 2 * h:
+                hint = ("The output is larger than 2H x 2W: with 'valid' padding a kernel larger than "
+                        "the stride overhangs; use kernel_size=(2, 2).")
             elif out.ndim == 4 and out.shape[-1] != c:
                 hint = f"Keep the channels: filters = x.shape[-1] = {c}."
             fail(name, f"output has shape {out.shape} for x {shape}, expected {want.shape}.", hint)
-        expect_equal(init.shapes[0], (2, 2, c, c), "the kernel shape", name,
-                     hint="kernel_size=(2, 2): each input pixel paints a 2x2 patch of the output.")
-        expect_close(out, want, "output", name, tol=1e-5,
-                     hint="Use a bias, no activation, and the given kernel_initializer.")
+        again = as_array(call(fn, x.copy(), *initializers(seed + i), fn_name=name), "the output", name)
+        if not np.allclose(out, again, rtol=1e-5, atol=1e-5 * np.abs(out).max()):
+            fail(name, "two calls with the same seeded initializers gave different outputs.",
+                 "Most likely: kernel_initializer (or bias_initializer) is not passed to the layer "
+                 "(UpSampling2D has no weights: it repeats pixels, it does not learn).")
+        kernel_init, _ = initializers(seed + i)
+        expect_close_to_scale(out, want, "output", name, tol=1e-5, mistakes={
+            "the output has no bias: keep use_bias=True (the default) and pass "
+            "bias_initializer=bias_initializer.":
+                upsample_reference(x, kernel_init, {"class_name": "Zeros", "config": {}}),
+            "an activation is applied (ReLU?); the layer has none.": np.maximum(want, 0),
+            "UpSampling2D: it repeats pixels and has no weights, so it does not learn. Use "
+            "Conv2DTranspose(C, (2, 2), strides=(2, 2)).": x.repeat(2, axis=1).repeat(2, axis=2)},
+            hint="Expected one Conv2DTranspose(C, kernel_size=(2, 2), strides=(2, 2)) with a bias, "
+                 "no activation, and both given initializers.")
     passed(name, f"doubles H and W on {len(shapes)} inputs; matches "
-                        "Conv2DTranspose(C, 2, strides=2).")
+                 "Conv2DTranspose(C, 2, strides=2) with the same kernel and bias.")
 
 
 # ------------------------------------------------------------------ output sizes
 
+@answer_key
 def keras_transposed_size(in_size, kernel, stride, padding):
     """Output height of ``keras.layers.Conv2DTranspose`` on an in_size x in_size input."""
     import keras
@@ -77,6 +120,7 @@ GRID = list(itertools.product(range(1, 7), range(1, 6), range(1, 4), ("valid", "
 def check_transposed_output_size(fn, grid=GRID):
     """Check ``fn(in_size, kernel, stride, padding) -> int`` against Keras over a grid."""
     name = "transposed_output_size"
+    check_numpy_only(fn, name, "the output size", how="by arithmetic (Python or NumPy)")
     for n, k, s, p in grid:
         want = keras_transposed_size(n, k, s, p)
         got = call(fn, n, k, s, p, fn_name=name)
@@ -103,7 +147,9 @@ def check_transposed_output_size(fn, grid=GRID):
 
 # ------------------------------------------------------------------ gradient
 
+@answer_key
 def conv_transpose_reference(dy, w, x_shape, stride, padding):
+    """dL/dx by tf.nn.conv2d_transpose (float64): what conv_input_gradient must compute."""
     import tensorflow as tf
     return tf.nn.conv2d_transpose(tf.constant(dy, tf.float64), tf.constant(w, tf.float64),
                                   output_shape=x_shape, strides=stride, padding=padding).numpy()
@@ -122,9 +168,27 @@ def grad_case(x_shape, w_shape, stride, padding, seed):
     return rng.normal(size=y_shape), w
 
 
+#: What computes the transposed convolution (the answer of conv_input_gradient) directly.
+TRANSPOSED_OPS = ("conv2d_transpose", "conv_transpose", "Conv2DTranspose", "conv2d_backprop_input",
+                  "Conv2DBackpropInput")
+
+
+def _transposed_calls(fn):
+    """Fail if conv_input_gradient computes its answer without the tape: a transposed
+    convolution op or the checker's reference (TensorFlow itself is what the part asks for)."""
+    name = "conv_input_gradient"
+    _reference_calls(fn, name, "the gradient")
+    ops = [u for u in library_uses(fn) if u.replace(" ", ".").split(".")[-1] in TRANSPOSED_OPS]
+    if ops:
+        fail(name, f"your function called {', '.join(ops[:3])}: that is the answer this part "
+                   "derives, so it earns no points.",
+             "Compute dL/dx with tf.GradientTape through tf.nn.conv2d, as the cell above asks.")
+
+
 def check_conv_input_gradient(fn, cases=GRAD_CASES, seed=0):
     """Check ``fn(dy, w, x_shape, stride, padding) -> dL/dx`` for L = sum(conv2d(x, w) * dy)."""
     name = "conv_input_gradient"
+    _transposed_calls(fn)
     for i, (xs, ws, s, p) in enumerate(cases):
         dy, w = grad_case(xs, ws, s, p, seed + i)
         got = call(fn, dy.copy(), w.copy(), xs, s, p, fn_name=name)
@@ -149,6 +213,7 @@ def check_conv_input_gradient(fn, cases=GRAD_CASES, seed=0):
 
 # ------------------------------------------------------------------ mean IoU
 
+@answer_key
 def reference_mean_iou(y_true, y_pred, num_classes):
     """``keras.metrics.MeanIoU``: mean over classes present in y_true or y_pred."""
     import keras
@@ -167,6 +232,12 @@ def _iou_case(seed):
 def check_mean_iou(fn, num_classes=4, seed=0):
     """Check ``fn(y_true, y_pred, num_classes) -> float`` against keras.metrics.MeanIoU."""
     name = "mean_iou"
+    _reference_calls(fn, name, "the mean IoU")
+    metrics = [u for u in library_uses(fn) if u.replace(" ", ".").split(".")[-1] in ("MeanIoU", "IoU")]
+    if metrics:
+        fail(name, f"your function called {', '.join(metrics[:2])}, which computes the mean IoU for "
+                   "you, so this part earns no points.",
+             "Count the intersection and union of each class yourself (NumPy is fine).")
     y, p = _iou_case(seed)
     cases = [(y, p, "random labels, class 3 absent from both"),
              (y, y, "a perfect prediction"),
@@ -220,7 +291,7 @@ def check_build_fcn(fn, num_classes=4):
         if not isinstance(model, keras.Model):
             fail(name, f"build_fcn(..., skips={skips}) returned {type(model).__name__}, not a keras.Model.",
                  "Return keras.Model(inputs, outputs).")
-        out = as_array(model(x, training=False), "the output", name)
+        out = as_array(model(x.copy(), training=False), "the output", name)
         if out.shape != (2, 64, 64, num_classes):
             hint = None
             if out.ndim == 4 and out.shape[1] < 64:

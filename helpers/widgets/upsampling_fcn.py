@@ -2,11 +2,15 @@
 
 ``output_shapes`` is the function behind the widget (tested without a frontend);
 ``explore_output_shapes`` returns the ipywidgets UI (not displayed). The shapes
-come from Keras itself (``compute_output_shape``), not from a formula.
+come from Keras itself (``compute_output_shape``), not from a formula. ``output_shapes`` is an
+answer key: a ``transposed_output_size`` that calls it earns nothing.
 """
 from __future__ import annotations
 
+from helpers.checks._numpy_only import answer_key
 
+
+@answer_key
 def output_shapes(in_size, kernel, stride, padding):
     """Output height/width of Conv2D and Conv2DTranspose on an in_size x in_size input.
 
