@@ -653,3 +653,35 @@ def test_dc_generator_missing_relus_are_named():
     with pytest.raises(AssertionError, match="no ReLU"):
         _run_cell("gans_dc_generator", dc_generator=_dc_g(("linear",) * 3))
 
+
+
+#: graded cell -> the functions it tests (its points are lost when any of them is wrong).
+CELLS = {"gans_leaky_relu": ("leaky_relu",), "gans_sample_noise": ("sample_noise",),
+         "gans_discriminator": ("discriminator",), "gans_generator": ("generator",),
+         "gans_discriminator_loss": ("discriminator_loss",), "gans_generator_loss": ("generator_loss",),
+         "gans_ls_losses": ("ls_discriminator_loss", "ls_generator_loss"),
+         "gans_train_step": ("gan_train_step",), "gans_dc_discriminator": ("dc_discriminator",),
+         "gans_dc_generator": ("dc_generator",)}
+
+
+def _gans_cases():
+    from students import corpus
+    return [corpus.load_case(p, "gans") for p in corpus.case_files("gans")]
+
+
+@pytest.mark.parametrize("case", _gans_cases(), ids=lambda c: c.name)
+def test_gans_corpus_cases(case):
+    """tests/students/gans (not graded end to end: SKIP_GRADING): every graded cell that tests
+    one of the case's functions runs here with them; exactly EXPECT_LOST lose their points
+    (the training-quality cells are not run)."""
+    ns = {"np": np, "tf": tf, "keras": keras, "layers": layers}
+    exec("\n".join(case.imports + list(case.definitions.values())), ns)
+    lost = set()
+    for grade_id, names in CELLS.items():
+        if not set(names) & set(case.definitions):
+            continue
+        try:
+            _run_cell(grade_id, **{n: ns[n] for n in names if n in ns})
+        except AssertionError:
+            lost.add(grade_id)
+    assert lost == case.expect_lost, f"{case.name}: lost {sorted(lost)}, expected {sorted(case.expect_lost)}"
