@@ -424,6 +424,61 @@ def spoof_the_wire(nb, ctx):
     """))
 
 
+def _replace_wire_server(body):
+    """A cell that swaps the judge's server in the student's kernel for ``body`` (a serve())."""
+    return _code("""
+        import sys, json
+        from IPython.display import publish_display_data
+        def _install(*a, **k):
+            w = sys.modules.get("__course_wire__")
+            if w is None or getattr(w.serve, "_mine", False):
+                return
+            _orig = w.serve
+    """ + textwrap.indent(textwrap.dedent(body), " " * 12) + """
+            serve._mine = True
+            w.serve = serve
+        get_ipython().events.register("post_run_cell", _install)
+    """)
+
+
+def amplify_in_the_judge(nb, ctx):
+    """(red team) A 3 MB answer of 300,000 empty lists: ~75 times its size in the judge's
+    memory once decoded, outside every cgroup."""
+    return _insert_before_tests(nb, _replace_wire_server("""
+        def serve():
+            big = '{"ok":{"l":[' + '{"l":[]},' * 300_000 + '0]}}'
+            publish_display_data({w.MIME: big})
+    """))
+
+
+def huge_error_text(nb, ctx):
+    """(red team) An answer whose exception message is 20 MB: the judged cell's outputs
+    would bypass output_mb and fill the notebook and the feedback page."""
+    return _insert_before_tests(nb, _replace_wire_server("""
+        def serve():
+            publish_display_data({w.MIME: json.dumps({"error": ["ValueError", "A" * 20_000_000, ""]})})
+    """))
+
+
+def flood_the_graders_reads(nb, ctx):
+    """(red team) 300 MB printed whenever the grader runs its own code in this kernel."""
+    return _insert_before_tests(nb, _code("""
+        import sys
+        _chunk = "x" * (10 * 2**20)
+        def _flood(info):
+            if "__course_wire__" in (getattr(info, "raw_cell", "") or ""):
+                for _ in range(30):
+                    sys.stdout.write(_chunk)
+                    sys.stdout.flush()
+        get_ipython().events.register("pre_run_cell", _flood)
+    """))
+
+
+def unparsable_for_the_judge(nb, ctx):
+    """(red team) Code that Python runs but whose parse recurses too deeply for ast."""
+    return _insert_before_tests(nb, _code("_deep = lambda: x" + ".a" * 5_000 + "\n"))
+
+
 ATTACKS = {  # name: (function, base)
     "h_endless_loop": (endless_loop, "fake"),
     "h_long_sleep": (long_sleep, "fake"),
@@ -453,6 +508,10 @@ ATTACKS = {  # name: (function, base)
     "h_hijack_import": (hijack_import, "fake"),
     "h_print_history": (print_history, "blank"),
     "h_spoof_the_wire": (spoof_the_wire, "fake"),
+    "h_amplify_in_the_judge": (amplify_in_the_judge, "fake"),
+    "h_huge_error_text": (huge_error_text, "fake"),
+    "h_flood_the_graders_reads": (flood_the_graders_reads, "fake"),
+    "h_unparsable_for_the_judge": (unparsable_for_the_judge, "fake"),
 }
 
 

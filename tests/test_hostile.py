@@ -25,7 +25,7 @@ ASSIGNMENT = "conv_1x1"
 
 #: A wrong answer that runs: right output shape, zeros, ignores the initializer.
 FAKE = {"conv_1x1": '''
-def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform"):
+def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
     import numpy as np
     x = np.asarray(x)
     return np.zeros(x.shape[:-1] + (num_outputs,), "float32")
@@ -204,3 +204,15 @@ def test_forged_partial_credit_and_forged_tokens_score_nothing(hostile_run):
     for student in ("h_displayhook_pass", "h_forge_tokens", "h_reinstall_after_restore",
                     "h_hijack_import", "h_spoof_the_wire"):
         assert r[student].score == 0, (student, r[student])
+
+
+def test_the_judge_and_the_grader_stay_bounded(hostile_run):
+    """Red-team attacks on the judge: answers that decode into gigabytes, a 20 MB error
+    message, a flood whenever the grader runs its own code, code that ast cannot parse.
+    Each scores nothing, is graded (not an error of the grader) and leaves small files."""
+    r, work = hostile_run["results"], hostile_run["work"]
+    for student in ("h_amplify_in_the_judge", "h_huge_error_text", "h_flood_the_graders_reads",
+                    "h_unparsable_for_the_judge"):
+        assert r[student].score == 0 and r[student].status != "error", (student, r[student])
+        graded = work / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        assert graded.stat().st_size < 3 * 2**20, (student, graded.stat().st_size)

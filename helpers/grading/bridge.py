@@ -29,8 +29,13 @@ CONNECTION_ENV = "COURSE_STUDENT_KERNEL"
 #: Environment variable holding the seconds one call into student code may take.
 TIMEOUT_ENV = "COURSE_CALL_TIMEOUT"
 
-#: The largest message the judge accepts from the student's kernel.
-MAX_ANSWER_BYTES = 512 * 2**20
+#: The largest message the judge accepts from the student's kernel, and how many of them
+#: may wait unread (the student's kernel publishes everything it prints to the judge too).
+MAX_ANSWER_BYTES = 32 * 2**20
+MAX_WAITING = 32
+#: The most lists, tuples and dicts one answer may hold: decoding ``[[], [], ...]`` costs
+#: ~30 times its size in Python objects, so it is counted before it is parsed.
+MAX_CONTAINERS = 200_000
 
 _ERRORS = {name: obj for name, obj in vars(builtins).items()
            if isinstance(obj, type) and issubclass(obj, Exception)}
@@ -48,6 +53,7 @@ class StudentKernel:
         from jupyter_client import BlockingKernelClient
         context = zmq.Context()   # its sockets drop a message past the cap instead of buffering it
         context.setsockopt(zmq.MAXMSGSIZE, MAX_ANSWER_BYTES)
+        context.setsockopt(zmq.RCVHWM, MAX_WAITING)
         self.kc = BlockingKernelClient(context=context)
         self.kc.load_connection_info(connection_info)
         self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=True, control=True)
@@ -112,7 +118,11 @@ class StudentKernel:
         if text is None:
             raise RuntimeError("your notebook's kernel gave no answer to the grader's call "
                                "(did your code replace the grader's helpers in the kernel?)")
-        answer = json.loads(text) if isinstance(text, str) else text
+        if not isinstance(text, str):
+            raise wire.WireError("the answer is not JSON text")
+        if text.count("{") + text.count("[") > MAX_CONTAINERS:
+            raise wire.WireError(f"the answer holds more than {MAX_CONTAINERS} containers")
+        answer = json.loads(text)
         if type(answer) is not dict:
             raise wire.WireError("the answer is not a dict")
         synced = answer.get("synced") or {}
@@ -124,7 +134,7 @@ class StudentKernel:
                         setattr(obj, key, wire.decode(val, _no_handles))
         if "error" in answer:
             ename, evalue, trace = (list(answer["error"]) + ["", "", ""])[:3]
-            ename, evalue = str(ename)[:100], str(evalue)
+            ename, evalue, trace = str(ename)[:100], str(evalue)[:4000], str(trace)[-8000:]
             cls = _ERRORS.get(ename, StudentCodeError)
             text = evalue if cls is not StudentCodeError else f"{ename}: {evalue}"
             err = cls(text)

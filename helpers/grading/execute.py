@@ -19,6 +19,7 @@ preprocessors (see :func:`helpers.grading.grade_job`). Per notebook it
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -139,6 +140,16 @@ class SandboxKernelManager(AsyncKernelManager):
         # namespace; an interrupt_request message makes the kernel signal itself.
         self.kernel_spec.interrupt_mode = "message"
 
+    def client(self, **kwargs):
+        """The grader's client. What the kernel publishes waits in its sockets while a judged
+        test runs: each message and how many may wait are bounded, so a flood cannot fill
+        the grader's memory."""
+        import zmq
+        kc = super().client(**kwargs)
+        kc.context.setsockopt(zmq.MAXMSGSIZE, (self.job.limits.output_mb + 16) * 2**20)
+        kc.context.setsockopt(zmq.RCVHWM, 256)
+        return kc
+
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         job = self.job
         cmd = list(kernel_cmd)
@@ -232,9 +243,10 @@ class GuardedExecute(Execute):
         """Run code without history; return its stdout text, or None if no reply in time."""
         chunks = []
 
-        def hook(msg):
+        def hook(msg):   # keeps a bounded tail: the grader's tokens, not a student's flood
             if msg["msg_type"] == "stream":
-                chunks.append(msg["content"].get("text", ""))
+                chunks.append(str(msg["content"].get("text", ""))[-4096:])
+                del chunks[:-64]
         try:
             reply = await ensure_async(self.kc.execute_interactive(
                 code, silent=False, store_history=False, allow_stdin=False,
@@ -333,7 +345,21 @@ class GuardedExecute(Execute):
             job.note(f"{where} ran past {job.limits.cell_timeout} s")
             if await self._silent("pass", timeout=10) is None:
                 job.kill(f"{where} ran past {job.limits.cell_timeout} s and did not stop")
-        cell.outputs = _no_partial_credit(outputs)
+        except Exception as exc:  # noqa: BLE001 - the judge failed: this cell, not the run
+            outputs = [_error("GraderError", f"the grader's judge failed on this test "
+                                             f"({type(exc).__name__}: {str(exc)[:200]})")]
+            job.note(f"{where}: the judge failed ({type(exc).__name__})")
+        kept = []
+        for out in _no_partial_credit(outputs):   # the judge's outputs count toward output_mb
+            job.out_bytes += len(json.dumps(out))
+            if job.out_bytes > job.limits.output_mb * 2**20:
+                if not job.output_capped:
+                    job.output_capped = True
+                    job.note(f"printed more than {job.limits.output_mb} MB; the rest was dropped")
+                kept.append(_error("OutputLimit", f"output past {job.limits.output_mb} MB dropped"))
+                break
+            kept.append(out)
+        cell.outputs = kept
         return cell
 
     # nbconvert's preprocess_cell calls the sync wrapper, bound at class creation

@@ -102,7 +102,7 @@ def _parsed(sources):
         text = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!")))
         try:
             yield text, ast.parse(text)
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):   # a student's text
             continue
 
 
