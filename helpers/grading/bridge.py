@@ -8,16 +8,13 @@ becomes a :class:`Remote`, a proxy that calls, reads and writes the object in th
 kernel and brings the answers back as data. Assertions, expected values, numeric gradients
 and scores are then computed here, where the student's code cannot reach them.
 
-Course objects that a test passes *into* student code (an initializer that records the
-shapes it is asked for) cross by recipe: a class with a ``__course_recipe__()`` method
-returning ``(module, name, args, kwargs)`` is rebuilt in the student's kernel, and its plain
-data attributes are copied back after the call (what they say is the student kernel's word:
-use them for checks of method, not of results).
+Course objects cannot be passed *into* student code (a test passes data, or a handle the
+student's code returned); course code that must run next to the student's code, a training
+loop, runs there through :meth:`Remote.__course_run__` and only its result comes back.
 """
 from __future__ import annotations
 
 import builtins
-import itertools
 import json
 import os
 import time
@@ -58,7 +55,6 @@ class StudentKernel:
         self.kc.load_connection_info(connection_info)
         self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=True, control=True)
         self.timeout = float(timeout)
-        self._sync_ids = itertools.count()
         time.sleep(0.2)   # let the iopub subscription settle before the first request
 
     def close(self):
@@ -77,8 +73,7 @@ class StudentKernel:
 
     def request(self, op, **fields):
         """Send one request; return its decoded answer or raise the student's exception."""
-        recipes = {}
-        fields = {k: (wire.encode(v, lambda o: self._outgoing(o, recipes)) if k in _ENCODED else v)
+        fields = {k: (wire.encode(v, self._outgoing) if k in _ENCODED else v)
                   for k, v in fields.items()}
         text = json.dumps({"op": op, **fields})
         self._drain()
@@ -112,9 +107,9 @@ class StudentKernel:
         except KeyboardInterrupt:   # the judge's own cell timed out: stop the student's code too
             self._interrupt()
             raise
-        return self._answer(answer, recipes)
+        return self._answer(answer)
 
-    def _answer(self, text, recipes):
+    def _answer(self, text):
         if text is None:
             raise RuntimeError("your notebook's kernel gave no answer to the grader's call "
                                "(did your code replace the grader's helpers in the kernel?)")
@@ -125,13 +120,6 @@ class StudentKernel:
         answer = json.loads(text)
         if type(answer) is not dict:
             raise wire.WireError("the answer is not a dict")
-        synced = answer.get("synced") or {}
-        for sid, obj in recipes.items():
-            state = synced.get(sid) if type(synced) is dict else None
-            if type(state) is dict:
-                for key, val in state.items():
-                    if type(key) is str and not key.startswith("__"):
-                        setattr(obj, key, wire.decode(val, _no_handles))
         if "error" in answer:
             ename, evalue, trace = (list(answer["error"]) + ["", "", ""])[:3]
             ename, evalue, trace = str(ename)[:100], str(evalue)[:4000], str(trace)[-8000:]
@@ -142,17 +130,9 @@ class StudentKernel:
             raise err
         return wire.decode(answer.get("ok"), self._incoming)
 
-    def _outgoing(self, value, recipes):
+    def _outgoing(self, value):
         if isinstance(value, Remote):
             return {"h": value._spec["h"]}
-        recipe = getattr(value, "__course_recipe__", None)
-        if callable(recipe) and not isinstance(value, type):
-            module, name, args, kwargs = recipe()
-            sid = str(next(self._sync_ids))
-            recipes[sid] = value
-            enc = lambda o: self._outgoing(o, recipes)   # noqa: E731
-            return {"recipe": [module, name], "args": wire.encode(list(args), enc),
-                    "kwargs": wire.encode(dict(kwargs), enc), "sync": sid}
         raise TypeError(f"the grader cannot pass a {type(value).__name__} to your code")
 
     def _incoming(self, spec):
@@ -163,10 +143,6 @@ class StudentKernel:
 
 
 _ENCODED = {"obj", "args", "kwargs", "value", "key"}
-
-
-def _no_handles(spec):
-    raise wire.WireError("only plain data may describe a course object's state")
 
 
 class Remote:

@@ -72,7 +72,7 @@ def encode(value, other, depth=0):
 
 
 def decode(data, other, depth=0):
-    """The value that :func:`encode` wrote; ``other(dict)`` decodes handles and recipes."""
+    """The value that :func:`encode` wrote; ``other(dict)`` decodes handles."""
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")
     if data is None or type(data) in (bool, int, float, str):
@@ -118,7 +118,6 @@ def _items(v):
 # --------------------------------------------------------------------------- student side
 
 _HANDLES = {}      # id -> object made in this kernel
-_RECIPES = {}      # id of a recipe object -> the object (its state is sent back after a call)
 
 
 def _handle(value):
@@ -137,19 +136,12 @@ def _short_repr(value):
 
 
 def _local(spec):
-    """Student side: the object a handle or a recipe names."""
+    """Student side: the object a handle names."""
     if "h" in spec:
         try:
             return _HANDLES[spec["h"]]
         except (KeyError, TypeError):
             raise WireError("unknown handle") from None
-    if "recipe" in spec:
-        import importlib
-        module, name = spec["recipe"]
-        obj = getattr(importlib.import_module(module), name)(
-            *decode(spec["args"], _local), **decode(spec["kwargs"], _local))
-        _RECIPES[spec["sync"]] = obj
-        return obj
     raise WireError("unknown value on the wire")
 
 
@@ -212,7 +204,6 @@ def _request_text():
 def serve():
     """Student side: answer the judge's request, as a display_data message."""
     import traceback
-    _RECIPES.clear()
     try:
         req = json.loads(_request_text())
         value = _perform(req)
@@ -223,20 +214,6 @@ def serve():
     except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt (a timeout) too
         lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
         answer = {"error": [type(exc).__name__, str(exc)[:4000], "".join(lines)[-8000:]]}
-    synced = {}
-    for sid, obj in _RECIPES.items():
-        state = {}
-        for key, val in vars(obj).items():
-            try:
-                state[key] = encode(val, _refuse)
-            except Exception:  # noqa: BLE001 - only plain data is sent back
-                pass
-        synced[sid] = state
-    answer["synced"] = synced
-    _RECIPES.clear()
     from IPython.display import publish_display_data
     publish_display_data({MIME: json.dumps(answer)})
 
-
-def _refuse(value):
-    raise WireError(f"{type(value).__name__} is not data")
