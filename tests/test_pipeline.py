@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from helpers import grading
+from helpers.grading.judge import bound_names
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = grading.assignments()
@@ -281,24 +282,6 @@ def test_loosening_a_checker_tolerance_scores_nothing(tmp_path):
     assert results["loose"].score == results["wrong"].score, results
 
 
-def _bound_names(tree):
-    """Names a cell binds itself: assignments, defs, arguments, imports, loop/with/except targets."""
-    import ast
-    bound = set()
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-            bound.add(n.id)
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(n.name)
-        elif isinstance(n, ast.arg):
-            bound.add(n.arg)
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            bound |= {(a.asname or a.name).split(".")[0] for a in n.names}
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            bound.add(n.name)
-    return bound
-
-
 def test_tests_read_no_values_computed_by_editable_cells():
     """A graded cell may use only what a submission cannot fake: names it binds itself, the
     source's top-level imports (the grader re-runs them before every test), builtins, and what
@@ -318,7 +301,7 @@ def test_tests_read_no_values_computed_by_editable_cells():
             tree = ast.parse("\n".join(line for line in cell.source.splitlines()
                                        if not line.lstrip().startswith(("%", "!"))))
             if meta.get("solution"):
-                trusted |= _bound_names(tree)
+                trusted |= bound_names(tree)
             elif not meta.get("grade"):
                 trusted |= {(al.asname or al.name).split(".")[0] for node in tree.body
                             if isinstance(node, (ast.Import, ast.ImportFrom)) for al in node.names}
@@ -327,7 +310,7 @@ def test_tests_read_no_values_computed_by_editable_cells():
             if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
                 tree = ast.parse(cell.source)
                 loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-                untrusted = sorted(loaded - _bound_names(tree) - trusted)
+                untrusted = sorted(loaded - bound_names(tree) - trusted)
                 if untrusted:
                     problems.append(f"{a}/{meta['grade_id']}: {', '.join(untrusted)}")
     assert not problems, "graded cells read notebook globals a submission can set:\n" + "\n".join(problems)

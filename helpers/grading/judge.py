@@ -52,7 +52,8 @@ def trusted_cells(source_nb):
     return out
 
 
-def _bound(tree):
+def bound_names(tree):
+    """Names a cell binds itself: assignments, defs, arguments, imports, loop/with/except targets."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
@@ -133,7 +134,8 @@ def student_names(source, imports):
     """Names a test cell reads that neither it, the source's imports nor builtins define."""
     tree = ast.parse(source)
     loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return sorted(loaded - _bound(tree) - _bound(ast.parse(imports or "")) - set(dir(builtins)))
+    return sorted(loaded - bound_names(tree) - bound_names(ast.parse(imports or ""))
+                  - set(dir(builtins)))
 
 
 class TrustedKernel:
