@@ -142,12 +142,13 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def client(self, **kwargs):
         """The grader's client. What the kernel publishes waits in its sockets while a judged
-        test runs: each message and how many may wait are bounded, so a flood cannot fill
-        the grader's memory."""
+        test runs: at most 16 messages wait (each is bounded by the kernel's memory limit),
+        so a flood cannot fill the grader's memory. Messages are not capped in size: the
+        kernel batches a fast loop's prints into one large message, and dropping it would
+        lose the cell's end (the output cap, ``output_mb``, applies after reading)."""
         import zmq
         kc = super().client(**kwargs)
-        kc.context.setsockopt(zmq.MAXMSGSIZE, (self.job.limits.output_mb + 16) * 2**20)
-        kc.context.setsockopt(zmq.RCVHWM, 256)
+        kc.context.setsockopt(zmq.RCVHWM, 16)
         return kc
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
