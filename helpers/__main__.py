@@ -38,6 +38,8 @@ def main(argv=None):
                          help="run student code unconfined, with your rights (not recommended)")
     p_grade.add_argument("--regrade", action="store_true",
                          help="grade again submissions already graded and unchanged")
+    p_grade.add_argument("--course-file", metavar="PATH",
+                         help="due dates, late policies, extensions (TOML; default DIR/course.toml)")
     p_grade.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                          help="override a limit for every assignment, e.g. wall_timeout=120, "
                               "memory_mb=2048 (cell_timeout, cpu_seconds, max_processes, output_mb)")
@@ -89,7 +91,8 @@ def main(argv=None):
             results = grading.grade(args.submissions, work=args.out, names=args.assignments,
                                     feedback=not args.no_feedback, workers=args.workers,
                                     scheduler=args.scheduler, sandbox=not args.no_sandbox,
-                                    limits=limits, regrade=args.regrade)
+                                    limits=limits, regrade=args.regrade,
+                                    course_file=args.course_file)
         except (FileNotFoundError, ValueError, SandboxUnavailable) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -29,7 +29,7 @@ from .jobs import _prepare_template, _result_key, _run_jobs
 from .reports import write_csv
 
 def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True, log=print,
-          workers=None, scheduler=None, sandbox=True, limits=None, regrade=False):
+          workers=None, scheduler=None, sandbox=True, limits=None, regrade=False, course_file=None):
     """Autograde every ``<student>/<assignment>/`` folder under ``submissions``.
 
     submissions: folder of ``<student>/<assignment>/*.ipynb``.
@@ -43,6 +43,8 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
       :class:`~helpers.sandbox.SandboxUnavailable` if it cannot start.
     limits: dict overriding every assignment's limits (e.g. ``{"wall_timeout": 20}``).
     regrade: grade everything again (default: reuse results of unchanged submissions).
+    course_file: due dates, late policies and extensions (default ``submissions/course.toml``
+      if there is one; :mod:`helpers.grading.late`). Raises ``CourseFileError`` if it is wrong.
     Returns a list of :class:`Result`, one per (student, assignment); also writes
     ``<work>/grades.csv``, the gradebook, feedback HTML under ``<work>/feedback/`` and
     ``<work>/cells.csv``, where the class lost points cell by cell (:mod:`helpers.item_analysis`).
@@ -67,6 +69,9 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
         log("WARNING: --no-sandbox: student code runs with your rights and can read "
             "solutions/, the gradebook and other submissions.")
     names = list(names or assignments(solutions))
+    from .late import apply_late, find_course_file, read_course_file
+    course_path = find_course_file(submissions, course_file)
+    course = read_course_file(course_path, assignments(solutions)) if course_path else None
     workers = int(workers or os.cpu_count() or 1)
     _kernel_environment()
     work.mkdir(parents=True, exist_ok=True)
@@ -145,7 +150,8 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
 
     _run_jobs(payloads, on_result, workers=workers, scheduler=scheduler)
     ordered = [results[j] for j in jobs]
-    write_csv(ordered, work / "grades.csv")
+    apply_late(ordered, course, submissions, work, log=log)
+    write_csv(ordered, work / "grades.csv", late=course is not None)
     from .item_analysis import analyse, write_cells_csv
     write_cells_csv(analyse(work, ordered, log=log), work / "cells.csv")
     return ordered

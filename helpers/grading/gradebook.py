@@ -28,12 +28,25 @@ class Result:
     reason: str = ""
     seconds: float = 0.0
     failed_cells: list = field(default_factory=list)
+    # Late work (helpers.grading.late): score is then raw_score - late_penalty.
+    raw_score: float | None = None
+    late_penalty: float = 0.0
+    late_reason: str = ""
+    submitted_at: str = ""
+    time_source: str = ""
 
-    def row(self):
-        return {"student": self.student, "assignment": self.assignment,
-                "score": f"{self.score:g}", "max_score": f"{self.max_score:g}",
-                "status": self.status, "reason": self.reason,
-                "seconds": f"{self.seconds:.1f}"}
+    def row(self, late=False):
+        """The grades.csv row; ``late`` adds raw_score, late_penalty, late_reason,
+        submitted_at and time_source (when a course file gives deadlines)."""
+        row = {"student": self.student, "assignment": self.assignment,
+               "score": f"{self.score:g}", "max_score": f"{self.max_score:g}",
+               "status": self.status, "reason": self.reason,
+               "seconds": f"{self.seconds:.1f}"}
+        if late:
+            row.update(raw_score="" if self.raw_score is None else f"{self.raw_score:g}",
+                       late_penalty=f"{self.late_penalty:g}", late_reason=self.late_reason,
+                       submitted_at=self.submitted_at, time_source=self.time_source)
+        return row
 
 
 def _result_path(work, student, assignment):

@@ -1,24 +1,31 @@
-"""Reports for the instructor: grades.csv, the gradebook table, the not-graded-cleanly summary."""
+"""Reports for the instructor: grades.csv, the gradebook table, the not-graded-cleanly summary;
+and for the student, a note at the top of the feedback page (late work)."""
 from __future__ import annotations
 
+import html
+import os
+import re
+import stat
 from pathlib import Path
 
 from .csvsafe import SafeWriter
 from .gradebook import Result
 
-def write_csv(results, path):
+def write_csv(results, path, late=False):
     """Write one row per result: student, assignment, score, max_score, status, reason.
 
+    late: also the late-work columns (raw_score, late_penalty, late_reason, submitted_at,
+    time_source; :mod:`helpers.grading.late`); score is then the score after the penalty.
     Text that a spreadsheet would run as a formula (a reason quoting a student's error
     ``=HYPERLINK(...)``) is written with a leading quote (:mod:`helpers.grading.csvsafe`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-        writer = SafeWriter(f, fieldnames=list(Result("", "").row()))
+        writer = SafeWriter(f, fieldnames=list(Result("", "").row(late)))
         writer.writeheader()
         for r in results:
-            writer.writerow(r.row())
+            writer.writerow(r.row(late))
     return path
 
 
@@ -36,7 +43,8 @@ def gradebook_table(results):
                 row.append("-")
                 continue
             total, top = total + r.score, top + r.max_score
-            row.append(f"{r.score:g}/{r.max_score:g}" + ("" if r.status == "graded" else " !"))
+            row.append(f"{r.score:g}/{r.max_score:g}" + ("" if r.status == "graded" else " !")
+                       + (f" (late -{r.late_penalty:g})" if r.late_penalty else ""))
         row.append(f"{total:g}/{top:g}")
         cells.append(row)
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
@@ -54,3 +62,31 @@ def summary(results):
     return lines
 
 
+
+
+_NOTE = re.compile(r"<!-- course-note -->.*?<!-- /course-note -->\n?", re.DOTALL)
+
+
+def feedback_with_note(text, head, body):
+    """Feedback HTML ``text`` with a note (``head``: ``body``, escaped) at the top of its
+    page; an earlier note is replaced, and an empty ``head`` leaves none."""
+    text = _NOTE.sub("", text)
+    if not head:
+        return text
+    note = ("<!-- course-note -->\n<div class=\"course-note\" style=\"border:2px solid #c60;"
+            f"padding:.5em 1em;margin:1em\"><p><b>{html.escape(head)}</b>: {html.escape(body)}"
+            "</p></div>\n<!-- /course-note -->\n")
+    start = re.search(r"<body[^>]*>\n?", text)
+    at = start.end() if start else 0
+    return text[:at] + note + text[at:]
+
+
+def note_feedback(folder, head, body):
+    """Put the note in every feedback page (``*.html``, regular files only) in ``folder``."""
+    for path in sorted(Path(folder).glob("*.html")) if Path(folder).is_dir() else []:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            continue
+        old = path.read_text(encoding="utf-8", errors="surrogateescape")
+        new = feedback_with_note(old, head, body)
+        if new != old:
+            path.write_text(new, encoding="utf-8", errors="surrogateescape")
