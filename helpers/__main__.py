@@ -10,6 +10,10 @@ Commands:
   author SRC DEST    turn a percent script into an nbgrader source notebook
   lms-intake ZIP DIR an LMS's "download all submissions" zip -> DIR for grade
   lms-export GRADES  grades.csv -> the LMS's import CSV (Canvas, Moodle) or a wide CSV
+  exchange-config    once per course: --course-id ID --root EXCHANGE (nbgrader's exchange)
+  release A          release notebooks/A/ through nbgrader's exchange (JupyterHub)
+  collect A          nbgrader collect -> grading/exchange/submitted/, the folder grade reads
+  return A           the feedback grade wrote -> nbgrader release_feedback
 """
 from __future__ import annotations
 
@@ -72,6 +76,20 @@ def main(argv=None):
                        help="moodle: the roster column that identifies users")
     p_out.add_argument("--assignment", action="append", dest="assignments")
     p_out.add_argument("--out", required=True, help="the new CSV (never the gradebook itself)")
+    p_cfg = sub.add_parser("exchange-config", help="configure nbgrader's exchange once")
+    p_cfg.add_argument("--course-id", required=True)
+    p_cfg.add_argument("--root", required=True, help="the exchange folder (e.g. /srv/nbgrader/exchange)")
+    for verb, text in (("release", "release an assignment through the exchange"),
+                       ("collect", "collect the submissions from the exchange"),
+                       ("return", "release the feedback grade wrote")):
+        p_ex = sub.add_parser(verb, help=text)
+        p_ex.add_argument("assignment")
+        if verb == "release":
+            p_ex.add_argument("--force", action="store_true", help="release it again")
+        if verb == "return":
+            p_ex.add_argument("--graded", help="grade's --out folder (default COURSE_DIR/graded)")
+    for p_ex in (p_cfg, *[sub.choices[v] for v in ("release", "collect", "return")]):
+        p_ex.add_argument("--course-dir", help="the course folder (default grading/exchange)")
     args = parser.parse_args(argv)
 
     from helpers import grading
@@ -122,6 +140,9 @@ def main(argv=None):
     elif args.command in ("lms-intake", "lms-export"):
         from helpers.grading import lms_export, lms_intake
         return (lms_intake if args.command == "lms-intake" else lms_export).cli(args)
+    elif args.command in ("exchange-config", "release", "collect", "return"):
+        from helpers.grading import exchange
+        return exchange.cli(args)
     elif args.command == "author":
         from helpers.authoring import write_notebook
         write_notebook(args.script, args.notebook)
