@@ -100,7 +100,9 @@ def check_conv_forward_naive(fn, cases=CONV_CASES, seed=0):
         tol = 1e-7 if got.dtype == np.float64 else 1e-4
         expect_close(got, want, "out", name, tol=tol, mistakes=mistakes,
                      hint=f"Failed on x {xs}, w {ws}, stride {stride}, pad {pad}.")
-    passed(name, f"{len(cases)} cases (strides 1-3, pads 0-2) match tf.nn.conv2d.")
+    strides = ", ".join(str(v) for v in sorted({c[2] for c in cases}))
+    pads = ", ".join(str(v) for v in sorted({c[3] for c in cases}))
+    passed(name, f"{len(cases)} cases (strides {strides}; pads {pads}) match tf.nn.conv2d.")
 
 
 # ------------------------------------------------------------------ max pooling
@@ -169,7 +171,8 @@ def check_max_pool_forward_naive(fn, cases=POOL_CASES, seed=0):
                  "(i * stride, j * stride)."] = \
             pool_reference(x, ph, pw, 1, padding)[:, :want.shape[1], :want.shape[2]]
         expect_close(got, want, "out", name, tol=1e-7, mistakes=mistakes, hint=f"Failed on {where}.")
-    passed(name, f"{len(cases)} cases, VALID and SAME, match tf.nn.max_pool2d.")
+    pools = ", ".join(dict.fromkeys(f"{c[1]}x{c[2]}/{c[3]} {c[4]}" for c in cases))
+    passed(name, f"{len(cases)} cases (pool/stride padding: {pools}) match tf.nn.max_pool2d.")
 
 
 # ------------------------------------------------------------------ dropout
