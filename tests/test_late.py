@@ -265,3 +265,56 @@ def test_lms_record_is_read_from_the_submissions_folder(tmp_path):
     late.apply_late([r], course, subs, tmp_path / "work", log=lambda *_: None)
     assert (r.score, r.time_source, r.submitted_at) == (9.5, "lms", "")
     assert "the LMS marks it late" in r.late_reason and "gives no time" in r.late_reason
+
+
+def test_lms_record_that_is_not_ours_is_ignored(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "lms-intake.json").write_text(json.dumps({"late": ["zoe"], "files": {"zoe": "x"}}))
+    assert late.read_lms_record(subs) == {"files": {}}
+    (subs / "lms-intake.json").write_text("{not json")
+    assert late.read_lms_record(subs) == {}
+
+
+def test_bad_course_file_stops_grade_before_any_grading(tmp_path, capsys):
+    from helpers.__main__ import main
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    bad = tmp_path / "deadlines.toml"
+    bad.write_text("[assignments.conv_1x1]\ndue = \"2026-13-01\"\n")
+    rc = main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "work"), "--assignment", A,
+               "--course-file", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{bad}: [assignments.conv_1x1].due" in err and "not a date" in err, err
+    assert not (tmp_path / "work" / "grades.csv").exists()
+
+
+def test_grade_run_charges_once_and_a_moved_due_date_drops_it(tmp_path):
+    """One real grade run (a late reference solution), then one that reuses its result: the
+    stored score is the raw one, so a later due date leaves no penalty (and none twice)."""
+    import shutil
+    from helpers import grading
+    subs, work, said = tmp_path / "subs", tmp_path / "work", []
+    folder = subs / "ann" / A
+    folder.mkdir(parents=True)
+    shutil.copy(grading.SOLUTIONS / A / f"{A}.ipynb", folder / f"{A}.ipynb")
+    (folder / "timestamp.txt").write_text("2026-12-02 10:00:00.000000 UTC")
+    course = subs / "course.toml"
+    course.write_text("[assignments.conv_1x1]\ndue = 2026-12-01T23:59:00Z\npolicy = 'per_day'\npercent = 25\n")
+    page = work / "feedback" / "ann" / A / f"{A}.html"
+
+    def run():
+        [r] = grading.grade(subs, work=work, names=[A], workers=1, log=said.append)
+        with open(work / "grades.csv", newline="", encoding="utf-8") as f:
+            return r, list(csv.DictReader(f))[0], page.read_text()
+
+    r, row, html = run()
+    top = r.max_score
+    assert r.status == "graded" and r.raw_score == top > 0 and r.score == top * 0.75, r
+    assert row["score"] == f"{top * 0.75:g}" and row["late_penalty"] == f"{top * 0.25:g}"
+    assert row["time_source"] == "timestamp.txt" and "1 started day x 25%" in row["late_reason"]
+    assert f"Late penalty: -{top * 0.25:g} points" in html
+    course.write_text("[assignments.conv_1x1]\ndue = 2026-12-03T00:00:00Z\npolicy = 'per_day'\npercent = 25\n")
+    r, row, html = run()
+    assert any("already graded and unchanged" in line for line in said)
+    assert r.score == r.raw_score == top and row["late_penalty"] == "0" and row["late_reason"] == ""
+    assert "Late penalty" not in html
