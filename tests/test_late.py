@@ -85,6 +85,8 @@ def test_lms_mark_without_time_is_said_honestly():
     assert compute_penalty(8, DUE, None, Submitted(None, "lms", False), PER_DAY) == late.Penalty(0.0, "")
     unknown = compute_penalty(8, DUE, None, Submitted(None, "", None, "no notebook time"), PER_DAY)
     assert unknown.points == 0 and "no submission time (no notebook time)" in unknown.reason
+    assert late.feedback_note(unknown, 8) == ("", "")                 # the instructor's, in the CSV
+    assert late.feedback_note(p, 8)[0] == "Late penalty: -0.8 points (raw score 8, final 7.2)"
 
 
 def test_parse_timestamp_reads_nbgrader_and_iso():

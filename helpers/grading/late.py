@@ -33,6 +33,7 @@ KINDS = ("none", "per_day", "per_hour", "cutoff")
 _PERIOD = {"per_day": ("day", 86400), "per_hour": ("hour", 3600)}
 _POLICY_KEYS = {"policy", "percent", "cap", "cutoff_hours"}
 UTC = dt.timezone.utc
+_NO_TIME = "no submission time"     # a reason for the instructor only, not the student's feedback
 
 
 class CourseFileError(ValueError):
@@ -301,8 +302,7 @@ def _span(delta):
 def _unknown_time(raw, deadline, extension, submitted, policy, tz):
     """The penalty when no time is known: at most the LMS's late mark (by its own due date)."""
     if submitted.source != "lms":
-        why = submitted.note or "no source"
-        return Penalty(0.0, f"no submission time ({why}): not checked against the due date")
+        return Penalty(0.0, f"{_NO_TIME} ({submitted.note or 'no source'}): not checked against the due date")
     if not submitted.lms_late:
         return Penalty(0.0, "")
     said = "the LMS marks it late (by the LMS's due date) but gives no time"
@@ -359,8 +359,8 @@ def compute_penalty(raw, due, extension, submitted, policy, tz=UTC):
 
 def feedback_note(penalty, raw):
     """(headline, text) of the late note at the top of the student's feedback; ("", "")
-    when there is nothing to say."""
-    if not penalty.reason:
+    when there is nothing to say (on time, or no time known and nothing charged)."""
+    if not penalty.reason or (not penalty.points and penalty.reason.startswith(_NO_TIME)):
         return "", ""
     head = (f"Late penalty: -{penalty.points:g} points (raw score {raw:g}, final "
             f"{raw - penalty.points:g})" if penalty.points else "Late work")
