@@ -91,7 +91,7 @@ def test_release_collect_grade_return_through_the_exchange(tmp_path, monkeypatch
         rows = {r["student"]: r for r in csv.DictReader(f)}
     assert (rows["alice"]["score"], rows["alice"]["max_score"], rows["alice"]["status"]) == \
         ("3", "3", "graded"), rows
-    assert float(rows["bob"]["score"]) < 3 and rows["bob"]["status"] == "graded", rows
+    assert (rows["bob"]["score"], rows["bob"]["status"]) == ("1", "graded"), rows   # lost 2 of 3
 
     capsys.readouterr()
     assert main(["return", A, *as_teacher]) == 0
@@ -109,5 +109,14 @@ def test_release_collect_grade_return_through_the_exchange(tmp_path, monkeypatch
         assert page == (graded / student / A / f"{A}.html").read_bytes()
         other = "bob" if student == "alice" else "alice"
         assert page != (graded / other / A / f"{A}.html").read_bytes()
-        score = "3.0 / 3.0" if student == "alice" else f"{float(rows['bob']['score'])} / 3.0"
-        assert score in page.decode(), student
+        assert ("3.0 / 3.0" if student == "alice" else "1.0 / 3.0") in page.decode(), student
+
+    # A submission collected again after grading gets no feedback until it is graded again.
+    for student in homes:
+        path = course / "submitted" / student / A / f"{A}.ipynb"
+        path.write_bytes(path.read_bytes() + b"\n")
+    capsys.readouterr()
+    assert main(["return", A, *as_teacher]) == 0
+    out = capsys.readouterr().out
+    assert "Feedback released to 0 student(s)" in out and out.count("collected again after") == 2
+    assert not any((course / "feedback").rglob("*.html"))

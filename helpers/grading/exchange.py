@@ -37,7 +37,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .course import RELEASE, WORK, _tool_path
+from .course import RELEASE, SOLUTIONS, WORK, _tool_path
 from .intake import STUDENT_ID
 
 #: Default course folder (git-ignored, like every grading folder).
@@ -51,6 +51,15 @@ class ExchangeError(RuntimeError):
     """A step cannot be done (no configuration, no release, nbgrader failed)."""
 
 
+def _folder(course_dir):
+    """The course folder, resolved; never in or around ``solutions/`` or ``notebooks/``."""
+    course_dir = Path(course_dir or COURSE_DIR).resolve()
+    for forbidden in (SOLUTIONS.resolve(), RELEASE.resolve()):
+        if course_dir == forbidden or forbidden in course_dir.parents or course_dir in forbidden.parents:
+            raise ExchangeError(f"course folder {course_dir} overlaps {forbidden}; choose another")
+    return course_dir
+
+
 def configure(course_id, root, course_dir=None):
     """Write ``<course_dir>/nbgrader_config.py`` for ``course_id`` and exchange ``root``.
 
@@ -58,7 +67,7 @@ def configure(course_id, root, course_dir=None):
     does not exist (it must be writable by every student: mode 777, as nbgrader sets it)."""
     if not COURSE_ID.fullmatch(course_id or ""):
         raise ExchangeError(f"course id {course_id!r}: letters, digits, _ and - only")
-    course_dir = Path(course_dir or COURSE_DIR).resolve()
+    course_dir = _folder(course_dir)
     course_dir.mkdir(parents=True, exist_ok=True)
     path = course_dir / CONFIG
     path.write_text("# Written by python -m helpers exchange-config (run it again to change).\n"
@@ -72,7 +81,7 @@ def configure(course_id, root, course_dir=None):
 def settings(course_dir=None):
     """{"course_id", "root"} of the course folder's configuration (:func:`configure`)."""
     from traitlets.config.loader import PyFileConfigLoader
-    course_dir = Path(course_dir or COURSE_DIR).resolve()
+    course_dir = _folder(course_dir)
     if not (course_dir / CONFIG).is_file():
         raise ExchangeError(f"no {course_dir / CONFIG}: run python -m helpers exchange-config "
                             "--course-id ID --root EXCHANGE first")
@@ -83,7 +92,7 @@ def settings(course_dir=None):
 def nbgrader(app, assignment, *flags, course_dir=None, log=print):
     """Run ``nbgrader <app> <assignment> <flags>`` in the course folder; its log goes to
     ``log`` line by line. Raises :class:`ExchangeError` (with the log) if it fails."""
-    course_dir = Path(course_dir or COURSE_DIR).resolve()
+    course_dir = _folder(course_dir)
     settings(course_dir)
     _tool_path()
     run = subprocess.run([sys.executable, "-m", "nbgrader", app, assignment, *flags],
@@ -98,7 +107,7 @@ def nbgrader(app, assignment, *flags, course_dir=None, log=print):
 
 def release(assignment, course_dir=None, force=False, release_dir=RELEASE, log=print):
     """Release ``notebooks/<assignment>/`` to the students through the exchange."""
-    course_dir = Path(course_dir or COURSE_DIR).resolve()
+    course_dir = _folder(course_dir)
     src = Path(release_dir) / assignment
     if not (src / f"{assignment}.ipynb").is_file():
         raise ExchangeError(f"no release notebook {src / f'{assignment}.ipynb'} "
@@ -116,7 +125,7 @@ def collect(assignment, course_dir=None, log=print):
     """Collect each student's newest submission into ``submitted/<student>/<assignment>/``.
 
     Returns {student: the submission's timestamp (timestamp.txt)}."""
-    course_dir = Path(course_dir or COURSE_DIR).resolve()
+    course_dir = _folder(course_dir)
     nbgrader("collect", assignment, "--update", course_dir=course_dir, log=log)
     stamps = {}
     for folder in sorted((course_dir / "submitted").glob(f"*/{assignment}")):
@@ -134,7 +143,7 @@ def return_feedback(assignment, course_dir=None, graded=None, log=print):
     graded: the grading folder (``grade --out``; default ``<course dir>/graded``).
     Returns (returned, skipped): the students whose feedback was released, and
     {student: why not} for every other collected submission."""
-    course_dir = Path(course_dir or COURSE_DIR).resolve()
+    course_dir = _folder(course_dir)
     graded = Path(graded or course_dir / "graded").resolve()
     returned, skipped = [], {}
     for sub in sorted((course_dir / "submitted").glob(f"*/{assignment}")):
@@ -176,7 +185,7 @@ def cli(args):
                   f"{args.assignment} (or the Assignments tab)")
         elif args.command == "collect":
             stamps = collect(args.assignment, args.course_dir)
-            course_dir = Path(args.course_dir or COURSE_DIR).resolve()
+            course_dir = _folder(args.course_dir)
             print(f"{len(stamps)} submission(s) of {args.assignment} in {course_dir / 'submitted'}")
             print(f"Grade them: python -m helpers grade {course_dir / 'submitted'} --out "
                   f"{course_dir / 'graded'} --assignment {args.assignment}")
