@@ -108,8 +108,11 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
         res = Result(shown, assignment, max_score=maxes[assignment])
         payload = None
         try:
+            notes = []
             status, reason, nbs = ("malformed", problems[student], {}) if problems[student] else \
-                read_submission(submissions, student, assignment, expected[assignment], caps[assignment])
+                read_submission(submissions, student, assignment, expected[assignment], caps[assignment], notes)
+            for note in notes:      # honest edits repaired (a cell pasted twice, ...)
+                log(f"  {shown}/{assignment}: {note}")
             if status == "ok":
                 t = templates[assignment]
                 payload = {"student": student, "assignment": assignment, "notebooks": nbs,

@@ -23,7 +23,13 @@ the content of each notebook (the others):
   ``grade``/``solution``/``locked``/``task`` bools, ``schema_version`` 3, ...;
 * it keeps at least one graded cell of the release notebook (same ``grade_id``), and
   nothing nbgrader's autograde would fail on: a release cell keeps its flags (grade,
-  solution, locked, task) and points, no other cell is flagged, no flagged id twice.
+  solution, locked, task) and points, no other cell is flagged.
+
+Honest edits are repaired first (:func:`helpers.grading.nbcheck.repair`: a graded cell
+pasted twice, a cell id twice, a graded cell switched to markdown, nbgrader metadata an
+editor removed), the repaired notebook is checked again, and those bytes are graded; a
+folder without ``<assignment>.ipynb`` has its one other notebook graded
+(``conv_1x1 (1).ipynb``). Each repair is a line in ``notes``.
 
 The caps are per assignment (:class:`Caps`, :func:`caps_for`): the source notebook's
 ``course`` metadata may set ``max_cells``, ``max_notebook_mb`` and ``max_json_objects``
@@ -39,7 +45,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from . import nbcheck
-from .nbcheck import MAX_DEPTH, Malformed, _flags, _short  # noqa: F401 (MAX_DEPTH, Malformed: API)
+from .nbcheck import MAX_DEPTH, Malformed, Release, _flags, _short  # noqa: F401 (MAX_DEPTH, Malformed: API)
 
 #: A student folder's name: what the gradebook, the CSV and the work folders may hold.
 STUDENT_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")     # fullmatch
@@ -90,12 +96,18 @@ def caps_for(assignment, solutions=None, **overrides):
 
 def release_cells(release_folder):
     """{notebook name: {grade_id: its nbgrader flags}} of the (trusted) release folder; the
-    flags are the dict of ``grade``, ``solution``, ``locked``, ``task`` (bools)."""
-    import nbformat
-    return {p.name: {c.metadata.nbgrader["grade_id"]: _flags(c.metadata.nbgrader)
-                     for c in nbformat.read(p, as_version=4).cells
-                     if c.metadata.get("nbgrader", {}).get("grade_id")}
-            for p in sorted(Path(release_folder).glob("*.ipynb"))}
+    flags are the dict of ``grade``, ``solution``, ``locked``, ``task`` (bools); each
+    {grade_id: flags} is a :class:`~helpers.grading.nbcheck.Release` that also holds the
+    release cells (``cells``), to recognise graded cells whose metadata was removed."""
+    import json
+    out = {}
+    for p in sorted(Path(release_folder).glob("*.ipynb")):
+        cells = [c for c in json.loads(p.read_text(encoding="utf-8"))["cells"]
+                 if c["metadata"].get("nbgrader", {}).get("grade_id")]
+        out[p.name] = Release({c["metadata"]["nbgrader"]["grade_id"]: _flags(c["metadata"]["nbgrader"])
+                               for c in cells},
+                              {c["metadata"]["nbgrader"]["grade_id"]: c for c in cells})
+    return out
 
 
 
@@ -177,15 +189,44 @@ def _read_capped(dir_fd, name, max_bytes, mb):
         os.close(fd)
 
 
-def read_submission(submissions, student, assignment, expected, caps=None):
+def _other_notebook(dir_fd, name, expected):
+    """The file to grade as ``name`` when the folder has no ``name``: ([notes], file name).
+
+    The one ``.ipynb`` file there that is no other release notebook's name (a second
+    download, ``conv_1x1 (1).ipynb``); of several, the newest copy of ``name``
+    (``conv_1x1 (2).ipynb``, ``conv_1x1-1.ipynb``); else :class:`Malformed` naming them.
+    Folders are listed, never followed; the file is opened later with ``O_NOFOLLOW``."""
+    with os.scandir(dir_fd) as entries:
+        found = sorted((e.name, e.stat(follow_symlinks=False).st_mtime) for e in entries
+                       if e.name.endswith(".ipynb") and not e.name.startswith(".")
+                       and e.name not in expected and e.is_file(follow_symlinks=False))[:100]
+    stem = name[:-len(".ipynb")]
+    copies = [(t, n) for n, t in found if n[:len(stem)] == stem and not n[len(stem):-6].strip(" ()-_0123456789")]
+    if len(found) == 1:
+        return [f"{name}: graded {found[0][0]!r} (the only notebook in the folder)"], found[0][0]
+    if copies:
+        newest = max(copies)[1]
+        return [f"{name}: graded {newest!r}, the newest of {', '.join(repr(n) for _, n in sorted(copies, key=lambda c: c[1]))}"], newest
+    if found:
+        listed = _short(", ".join(repr(n) for n, _ in found), 200)
+        raise Malformed(f"missing notebook {name}; the folder holds {listed}: rename the one to "
+                        f"grade to {name}")
+    raise Malformed(f"missing notebook {name}")
+
+
+def read_submission(submissions, student, assignment, expected, caps=None, notes=None):
     """Read and check ``DIR/<student>/<assignment>/``: the error boundary of one submission.
 
     submissions: the folder DIR; student (it passed :func:`student_problem`), assignment:
     names; expected: {notebook name: {grade_id: flags}} of the release (:func:`release_cells`);
-    caps: :class:`Caps`. Returns (status, reason, notebooks): status "ok" with {name: bytes} of exactly the
-    bytes that were checked (grade those, never re-read the folder), "missing" when
-    there is no assignment folder, or "malformed" with the reason. Never raises.
+    caps: :class:`Caps`; notes: a list that gets a line per honest edit repaired (a
+    graded cell pasted twice, metadata an editor removed, ``conv_1x1 (1).ipynb`` graded as
+    ``conv_1x1.ipynb``). Returns (status, reason, notebooks): status "ok" with {name: bytes}
+    of exactly the bytes that were checked (grade those, never re-read the folder; a
+    repaired notebook is checked again), "missing" when there is no assignment folder, or
+    "malformed" with the reason. Never raises.
     """
+    notes = notes if notes is not None else []
     caps = caps or Caps()
     fds, notebooks, problems = [], {}, []
     where = f"{student}/"
@@ -200,9 +241,17 @@ def read_submission(submissions, student, assignment, expected, caps=None):
         for name, want in expected.items():
             where = name
             try:
-                data = _read_capped(fds[-1], name, caps.max_bytes, caps.max_notebook_mb)
-                check_notebook(data, name, want, caps)
-                notebooks[name] = data
+                try:
+                    data = _read_capped(fds[-1], name, caps.max_bytes, caps.max_notebook_mb)
+                    mine = []
+                except Malformed as exc:
+                    if not str(exc).startswith("missing notebook"):
+                        raise
+                    mine, other = _other_notebook(fds[-1], name, expected)
+                    where = other
+                    data = _read_capped(fds[-1], other, caps.max_bytes, caps.max_notebook_mb)
+                notebooks[name] = check_notebook(data, name, want, caps, mine)
+                notes.extend(mine)
             except Malformed as exc:
                 problems.append(str(exc))
     except Malformed as exc:
@@ -225,6 +274,6 @@ def read_submission(submissions, student, assignment, expected, caps=None):
 # ---------------------------------------------------------------- one notebook
 
 
-def check_notebook(data, name, want=(), caps=None):
+def check_notebook(data, name, want=(), caps=None, notes=None):
     """:func:`helpers.grading.nbcheck.check_notebook` with the default :class:`Caps`."""
-    return nbcheck.check_notebook(data, name, want, caps or Caps())
+    return nbcheck.check_notebook(data, name, want, caps or Caps(), notes)

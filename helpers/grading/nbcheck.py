@@ -8,6 +8,7 @@ bytes (capped by the intake) or to the JSON objects and arrays (``max_json_objec
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 import warnings
@@ -43,14 +44,33 @@ def _short(text, n=300):
     return text if len(text) <= n else text[:n - 3] + "..."
 
 
-def check_notebook(data, name, want, caps):
+def check_notebook(data, name, want, caps, notes=None):
     """Check the bytes of one submitted notebook; raise :class:`Malformed` (reason) if bad.
 
     data: bytes; name: its file name (for the reason); want: {grade_id: flags} of the
     release notebook (:func:`helpers.grading.intake.release_cells`; empty: the last rule
     is not checked); caps: :class:`helpers.grading.intake.Caps` (``max_bytes``,
-    ``max_notebook_mb``, ``max_cells``, ``max_json_objects``).
+    ``max_notebook_mb``, ``max_cells``, ``max_json_objects``); notes: a list that gets
+    one line per honest edit that was repaired (:func:`repair`).
+    Returns the bytes to grade: ``data``, or the repaired notebook, checked again.
     """
+    nb, renamed = _checked(data, name, caps)
+    notes = notes if notes is not None else []
+    for i, old in renamed:
+        notes.append(f"{name} cell {i}: its id {old!r} is also an earlier cell's (a pasted cell): "
+                     "given a new one")
+    if not want:
+        return data
+    if not repair(nb, name, want, notes) and not renamed:
+        _check_against_release(nb["cells"], name, want)
+        return data
+    fixed = json.dumps(nb, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    _check_against_release(_checked(fixed, name, caps)[0]["cells"], name, want)
+    return fixed
+
+
+def _checked(data, name, caps):
+    """The notebook (a dict) of ``data`` once every rule but the release's holds."""
     bad = f"{name} is not a readable notebook"
     if len(data) > caps.max_bytes:
         raise Malformed(f"{name} is larger than {caps.max_notebook_mb:g} MB (max_notebook_mb)")
@@ -69,11 +89,141 @@ def check_notebook(data, name, want, caps):
         _check_depth(cell, f"{name} cell {i}", MAX_DEPTH - 2)
     _check_depth(nb["metadata"], f"{name} metadata", MAX_DEPTH - 1)
     _check_text(nb, data, name)
+    renamed = _unique_ids(nb["cells"])
     _validate_schema(nb, name)
     for i, cell in enumerate(nb["cells"]):
         _check_nbgrader(cell, f"{name} cell {i}")
-    if want:
-        _check_against_release(nb["cells"], name, want)
+    return nb, renamed
+
+
+class Release(dict):
+    """{grade_id: flags} of a release notebook (see :func:`check_notebook`'s ``want``), and
+    ``cells``: {grade_id: the release cell (a dict)} of its nbgrader cells, in order, from
+    which :func:`repair` recognises graded cells whose metadata an editor removed."""
+
+    def __init__(self, flags=(), cells=None):
+        super().__init__(flags)
+        self.cells = dict(cells or {})
+
+
+def _unique_ids(cells):
+    """Give each cell whose ``id`` an earlier cell has (a pasted cell) a new one, in place;
+    [(cell index, old id)] of those renamed."""
+    seen = {c["id"] for c in cells if isinstance(c.get("id"), str)}
+    first, renamed = set(), []
+    for i, cell in enumerate(cells):
+        old = cell.get("id")
+        if not isinstance(old, str):
+            continue
+        if old in first:
+            n = 1
+            while f"{old[:50]}-copy{n}" in seen:
+                n += 1
+            cell["id"] = f"{old[:50]}-copy{n}"
+            seen.add(cell["id"])
+            renamed.append((i, old))
+        first.add(old)
+    return renamed
+
+
+def _lines(source):
+    text = "".join(source) if isinstance(source, list) else source
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _defines(source):
+    """Top-level def/class names of a cell's code (empty if it does not parse)."""
+    import ast
+    try:
+        tree = ast.parse("\n".join(l for l in "".join(source).splitlines()
+                                    if not l.lstrip().startswith(("%", "!"))))
+    except (SyntaxError, ValueError):
+        return set()
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def _set_type(cell, kind):
+    """Make ``cell`` a ``kind`` cell, as nbgrader's OverwriteCells would (which fails on a
+    notebook without cell ids, nbformat 4.4)."""
+    cell["cell_type"] = kind
+    cell.pop("outputs", None)
+    cell.pop("execution_count", None)
+    cell.pop("attachments", None) if kind == "code" else None
+    if kind == "code":
+        cell.update(outputs=[], execution_count=None)
+
+
+def repair(nb, name, want, notes):
+    """Undo, in place, what honest edits do to a notebook's nbgrader cells; True if changed.
+
+    * A graded cell pasted twice (the same grade_id on several cells): the last copy keeps
+      the grade_id (its code runs last, so its definitions are the ones the tests see);
+      the earlier ones lose their nbgrader metadata and run as plain cells. A test cell's
+      code is the gradebook's whatever the copy holds: nbgrader restores it by grade_id.
+    * A graded cell switched to another type (markdown): switched back, as nbgrader does.
+    * A release cell with no nbgrader metadata left (an editor removed it, a cell retyped):
+      when ``want`` is a :class:`Release`, a cell without nbgrader metadata gets the
+      release cell's metadata back if it has the release cell's id (and type), or its
+      text (a test cell), or defines the same functions and classes (an answer cell; the
+      last one that does). The release's own metadata is put back, never the student's.
+    A line per repair goes to ``notes``. Flags that were changed stay an error
+    (:func:`_check_against_release`).
+    """
+    cells, changed = nb["cells"], False
+    last = {}
+    for i, cell in enumerate(cells):
+        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if gid in want and any(_flags(cell["metadata"]["nbgrader"]).values()):
+            if gid in last:
+                j = last[gid]
+                del cells[j]["metadata"]["nbgrader"]
+                notes.append(f"{name} cell {j}: {gid!r} pasted twice (also cell {i}): the later "
+                             f"copy, cell {i}, is graded; cell {j} runs as a plain cell")
+                changed = True
+            last[gid] = i
+    release = getattr(want, "cells", {})
+    for gid, i in last.items():
+        kind = release.get(gid, {}).get("cell_type", cells[i]["cell_type"])
+        if cells[i]["cell_type"] != kind:
+            notes.append(f"{name} cell {i}: {gid!r} was switched to {cells[i]['cell_type']}: "
+                         f"switched back to {kind}")
+            _set_type(cells[i], kind)
+            changed = True
+    lost = [gid for gid in release if gid not in last]
+    if not lost:
+        return changed
+    stripped = not any("nbgrader" in c["metadata"] for c in cells)
+    free = {i for i, c in enumerate(cells) if "nbgrader" not in c["metadata"]}
+    found = []
+    for gid in lost:
+        ref = release[gid]
+        same = [i for i in sorted(free) if cells[i]["cell_type"] == ref["cell_type"]]
+        by_id = [i for i in same if ref.get("id") and cells[i].get("id") == ref["id"]]
+        by_text = [i for i in same if _lines(cells[i]["source"]) == _lines(ref["source"])]
+        defs = _defines(ref["source"]) if ref["cell_type"] == "code" and ref["metadata"]["nbgrader"].get("solution") else set()
+        by_defs = [i for i in same if defs and defs <= _defines(cells[i]["source"])]
+        match = (by_id or by_text or by_defs or [None])[-1]
+        if match is None:
+            continue
+        cells[match]["metadata"]["nbgrader"] = copy.deepcopy(ref["metadata"]["nbgrader"])
+        free.discard(match)
+        found.append((gid, match))
+    graded = [gid for gid in release if want.get(gid, {}).get("grade")]
+    if stripped:
+        if not found:
+            raise Malformed(f"{name}: its cells' nbgrader metadata was removed (by an editor?) and "
+                            "none of the release's graded cells was found in it: download the "
+                            "release again and paste your answers into it")
+        missing = [gid for gid in graded if gid not in dict(found)]
+        notes.append(f"{name}: its cells' nbgrader metadata was removed (by an editor?): "
+                     f"{len(found)} of the release's {len(release)} graded and answer cells were "
+                     "recognised and graded" + (f"; not found (they score 0): {', '.join(missing)}"
+                                                if missing else ""))
+    else:
+        for gid, i in found:
+            notes.append(f"{name} cell {i}: recognised as {gid!r} (its nbgrader metadata was "
+                         "missing: a retyped or re-created cell)")
+    return changed or bool(found)
 
 
 def _check_against_release(cells, name, want):
@@ -82,7 +232,9 @@ def _check_against_release(cells, name, want):
     flagged cell that is not the release's, a flagged grade_id twice (a copied cell)."""
     ids = {c["metadata"].get("nbgrader", {}).get("grade_id") for c in cells} - {None, ""}
     if not ids:
-        raise Malformed(f"{name} has no graded cells left (was it replaced or emptied?)")
+        raise Malformed(f"{name} has no graded cells left (every graded cell deleted, or its "
+                        "nbgrader metadata removed): download the release again and paste your "
+                        "answers into it")
     if not ids & set(want):
         raise Malformed(f"{name} is not this assignment's notebook (none of its graded cells)")
     seen = {}

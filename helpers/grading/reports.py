@@ -54,10 +54,13 @@ def gradebook_table(results):
 
 
 def summary(results):
-    """Lines naming every submission that was not graded cleanly, and why."""
-    lines = []
+    """Lines naming every submission that was not graded cleanly, and why; an assignment
+    that no student handed in is one line, not one per student."""
+    handed_in = {r.assignment for r in results if r.status != "missing"}
+    nobody = sorted({r.assignment for r in results} - handed_in)
+    lines = [f"no submissions for: {', '.join(nobody)}"] if nobody else []
     for r in results:
-        if r.status != "graded" or r.reason:
+        if (r.status != "graded" or r.reason) and r.assignment in handed_in:
             lines.append(f"{r.student}/{r.assignment}: {r.status}: {r.reason}")
     return lines
 

@@ -99,12 +99,29 @@ def lost_points(work, assignment, student=STUDENT):
             if error]
 
 
+def edits(work, assignment, solutions=course.SOLUTIONS):
+    """What the intake repaired in the notebook graded under ``work`` (a graded cell pasted
+    twice, nbgrader metadata an editor removed, ...): one line each, as ``grade`` logs them."""
+    from .intake import caps_for, read_submission, release_cells
+    release = Path(work) / "release" / assignment
+    if not (Path(work) / "inbox" / STUDENT / assignment).is_dir() or not release.is_dir():
+        return []
+    notes = []
+    read_submission(Path(work) / "inbox", STUDENT, assignment, release_cells(release),
+                    caps_for(assignment, solutions), notes)
+    return notes
+
+
 def report(result, lost, work=None):
     """The lines ``python -m helpers check`` prints."""
     work = Path(work or WORK)
     lines = [f"{result.assignment}: {result.score:g}/{result.max_score:g} points"]
     if result.status != "graded" or result.reason:
         lines.append(f"  {result.status}: {result.reason}")
+    notes = edits(work, result.assignment)
+    if notes:
+        lines.append("your notebook was repaired before grading (fix it there too, to be sure):")
+        lines.extend(f"  {note}" for note in notes)
     if lost:
         lines.append("lost points:")
         for grade_id, points, top, message in lost:
