@@ -43,20 +43,29 @@ def ensure_env():
     say("environment ready")
 
 
-def ensure_sandbox():
-    """Grading runs every student kernel in bubblewrap: install it if we can (Debian/Ubuntu, root)."""
-    if not sys.platform.startswith("linux") or shutil.which("bwrap"):
+def ensure_system_packages(job):
+    """Debian packages the jobs need, installed in one apt-get call if we can (Debian/Ubuntu, root):
+    bubblewrap (grading runs every student kernel in it) and, for setup and test, chromium
+    (tests/test_browser.py drives it with Playwright)."""
+    if not sys.platform.startswith("linux"):
         return
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        say("installing bubblewrap (the grading sandbox) with apt-get ...")
+    wanted = {"bwrap": "bubblewrap"}
+    if job in ("setup", "test"):
+        wanted["chromium"] = "chromium"
+    missing = [pkg for cmd, pkg in wanted.items() if not shutil.which(cmd)]
+    if missing and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        say(f"installing {' and '.join(missing)} with apt-get ...")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        cmd = ["apt-get", "install", "-y", "-q", "bubblewrap"]
+        cmd = ["apt-get", "install", "-y", "-q", *missing]
         if subprocess.call(cmd, env=env, stdout=subprocess.DEVNULL) != 0:
             subprocess.call(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
             subprocess.call(cmd, env=env, stdout=subprocess.DEVNULL)
     if not shutil.which("bwrap"):
         say("WARNING: bubblewrap (bwrap) is not installed; grading will refuse to run student code "
             "until it is (sudo apt-get install bubblewrap), or you pass --no-sandbox")
+    if "chromium" in wanted and not shutil.which("chromium"):
+        say("WARNING: chromium is not installed; tests/test_browser.py skips (fails in CI) "
+            "until it is (sudo apt-get install chromium)")
 
 
 def main(argv):
@@ -67,7 +76,7 @@ def main(argv):
         print(__doc__)
         return 2
     ensure_env()
-    ensure_sandbox()
+    ensure_system_packages(argv[0])
     cmd = jobs[argv[0]]
     if cmd is None:
         return 0
