@@ -12,6 +12,9 @@
     gradebook      the one writer: gradebook, files, resumable results
     batch          grade a folder: validate, queue, run, record, report
     reports        grades.csv, the gradebook table, the summary
+    late           due dates, late policies and extensions from the course file
+    exchange       nbgrader's exchange: release, collect, return feedback
+    lms_intake     an LMS's "download all submissions" zip in; lms_export grades out
     item_analysis  where the class lost points, cell by cell (cells.csv)
     self_check     a student grades their own notebook
     demo           build, grade two demo students, print the gradebook
