@@ -279,3 +279,9 @@ def test_assignments_nobody_handed_in_are_said_once():
 def test_nbcheck_release_is_a_dict_of_flags():
     assert isinstance(WANT, nbcheck.Release) and WANT == {g: WANT[g] for g in WANT}
     assert list(WANT.cells) == list(WANT)
+
+
+def test_an_answer_cell_is_recognised_by_the_names_it_binds():
+    assert nbcheck._defines("claims = {}\nx: int = 1\ndef f():\n    y = 2\nclass C: pass\n%time f()") == \
+        {"claims", "x", "f", "C"}
+    assert nbcheck._defines("def broken(:") == set()

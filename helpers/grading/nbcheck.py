@@ -132,14 +132,20 @@ def _lines(source):
 
 
 def _defines(source):
-    """Top-level def/class names of a cell's code (empty if it does not parse)."""
+    """Names a cell's code binds at its top level, by def, class or ``name = ...`` (empty
+    if it does not parse)."""
     import ast
     try:
         tree = ast.parse("\n".join(l for l in "".join(source).splitlines()
                                     if not l.lstrip().startswith(("%", "!"))))
     except (SyntaxError, ValueError):
         return set()
-    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
 
 
 def _set_type(cell, kind):
@@ -164,8 +170,8 @@ def repair(nb, name, want, notes):
     * A release cell with no nbgrader metadata left (an editor removed it, a cell retyped):
       when ``want`` is a :class:`Release`, a cell without nbgrader metadata gets the
       release cell's metadata back if it has the release cell's id (and type), or its
-      text (a test cell), or defines the same functions and classes (an answer cell; the
-      last one that does). The release's own metadata is put back, never the student's.
+      text (a test cell), or defines the same functions, classes and variables (an
+      answer cell; the last one that does). The release's own metadata is put back, never the student's.
     A line per repair goes to ``notes``. Flags that were changed stay an error
     (:func:`_check_against_release`).
     """
