@@ -5,9 +5,10 @@
 Runs ``solutions/<assignment>/<assignment>.ipynb`` (every TODO filled in) in a fresh
 kernel, as a student's JupyterLab would (not in grading mode: the training cells train,
 the graded cells read the notebook's own runs), and prints, per assignment, the wall time
-of the whole notebook and of its slowest cells. The notebooks' texts state how long their
-long cells take; this is how to measure them again. Not a test: the numbers depend on
-the machine and its load (printed with them).
+of the whole notebook and of its slowest cells. These are the course's only timings: the
+README's "runs in" column comes from here (with the machine it was measured on), and the
+notebooks say which cells are slow without numbers. Not a test: the numbers depend on the
+machine and its load, which are printed with them.
 """
 import argparse
 import os
@@ -46,6 +47,18 @@ def _label(index, cell):
     return f"[{index}] " + ((telling or lines or [""])[0])[:70]
 
 
+def machine():
+    """'2 cores, <CPU model>, Linux x86_64': what the numbers were measured on."""
+    import platform
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}, {platform.system()} {platform.machine()}"
+
+
 def run_notebook(name):
     """Execute the reference notebook of ``name``.
 
@@ -77,7 +90,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     names = args.assignments or grading.assignments()
-    print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the start", flush=True)
+    print(f"{machine()}; load {os.getloadavg()[0]:.1f} at the start, {datetime.now():%Y-%m-%d}", flush=True)
     rows = []
     for name in names:
         wall, cells = run_notebook(name)
