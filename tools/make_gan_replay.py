@@ -1,0 +1,85 @@
+"""Write data/expected/gan_replay.npz (and, with --full, data/expected/gan_scores.json).
+
+Run from the repository root::
+
+    python tools/make_gan_replay.py           # the replay sketches (about a minute)
+    python tools/make_gan_replay.py --full    # also the recipe's full runs (about 12 CPU minutes)
+
+The sketches are :func:`helpers.gan_replay.sketch` of the solution notebook's functions, once
+with its simultaneous train step and once with the alternating one (D's update, then G's on
+the updated D; both are correct). ``--full`` trains each graded recipe
+(:data:`helpers.gan_training.RECIPES`, seed 0) from the solution's functions, exactly as a
+grading kernel does, and stores the scores that a replayed submission is given. Reference
+code is read from solutions/gans/gans.ipynb, which is why this lives here and not in helpers/.
+"""
+from pathlib import Path
+import json
+import sys
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from helpers import env  # noqa: E402,F401
+import nbformat  # noqa: E402
+
+from helpers import gan_replay, gan_training  # noqa: E402
+
+#: Which solution functions each graded GAN trains with.
+FUNCTIONS = {
+    "vanilla GAN": ("discriminator", "generator", "discriminator_loss", "generator_loss"),
+    "LSGAN": ("discriminator", "generator", "ls_discriminator_loss", "ls_generator_loss"),
+    "DCGAN": ("dc_discriminator", "dc_generator", "discriminator_loss", "generator_loss"),
+}
+
+
+def solution_functions():
+    """The solution notebook's answer cells, executed: dict name -> object."""
+    nb = nbformat.read(ROOT / "solutions" / "gans" / "gans.ipynb", as_version=4)
+    ns = {}
+    exec("import numpy as np\nimport tensorflow as tf\nimport keras\nfrom keras import layers", ns)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            exec(cell.source, ns)
+    return ns
+
+
+def alternating(train_step_ns):
+    tf = train_step_ns["tf"]
+
+    def step(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):
+        with tf.GradientTape() as tape:
+            d_loss = d_loss_fn(D(x, training=True), D(G(z, training=True), training=True))
+        D_opt.apply(tape.gradient(d_loss, D.trainable_variables), D.trainable_variables)
+        with tf.GradientTape() as tape:
+            g_loss = g_loss_fn(D(G(z, training=True), training=True))
+        G_opt.apply(tape.gradient(g_loss, G.trainable_variables), G.trainable_variables)
+        return d_loss, g_loss
+    return step
+
+
+def fns_for(label, ns, order="simultaneous"):
+    d, g, dl, gl = (ns[n] for n in FUNCTIONS[label])
+    step = ns["gan_train_step"] if order == "simultaneous" else alternating(ns)
+    return dict(discriminator=d, generator=g, d_loss_fn=dl, g_loss_fn=gl, train_step=step)
+
+
+if __name__ == "__main__":
+    ns = solution_functions()
+    arrays = {}
+    for label in gan_replay.REPLAY_STEPS:
+        for order in gan_replay.ORDERS:
+            arrays.update(gan_replay.pack(label, order, gan_replay.sketch(label, **fns_for(label, ns, order))))
+            print(f"{label} ({order}): sketched", flush=True)
+    np.savez(gan_replay.SKETCHES, **arrays)
+    print(f"wrote {gan_replay.SKETCHES} ({len(arrays)} arrays)")
+    if "--full" in sys.argv:
+        import os
+        os.environ["COURSE_GRADING"] = "1"
+        os.environ["COURSE_GAN_FULL_RUN"] = "1"
+        scores = {}
+        for label in gan_replay.REPLAY_STEPS:
+            score = gan_training.graded_score(label, None, sample_noise=ns["sample_noise"], **fns_for(label, ns))
+            scores[label] = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in score.items()}
+        gan_replay.SCORES.write_text(json.dumps(scores, indent=1) + "\n")
+        print(f"wrote {gan_replay.SCORES}")
