@@ -285,3 +285,31 @@ def test_an_answer_cell_is_recognised_by_the_names_it_binds():
     assert nbcheck._defines("claims = {}\nx: int = 1\ndef f():\n    y = 2\nclass C: pass\n%time f()") == \
         {"claims", "x", "f", "C"}
     assert nbcheck._defines("def broken(:") == set()
+
+
+def test_a_huge_cell_costs_the_repair_one_look_not_one_parse_per_missing_cell():
+    """Stripped metadata plus 5 MB of code in one cell: the repair reads that cell once and
+    does not parse it (found by a red team: ~1 GB and seconds per MB per missing cell)."""
+    import tracemalloc
+    nb = stripped()
+    nb["cells"].insert(3, _plain("x = [1, 2, 3]\n" * 400_000))            # 5.6 MB of code
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    nb, notes = _check(nb)
+    seconds, (_, peak) = time.perf_counter() - t0, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert [g for _, g in _graded(nb)] == list(WANT)
+    assert peak < 400 * 2**20, f"repair peaked at {peak / 2**20:.0f} MiB"
+    assert seconds < 20, f"repair took {seconds:.1f} s"
+    assert not nbcheck._defines("\n".join(["x = ("] * 100_000 + [")"] * 100_000))  # too deep: no names, no crash
+
+
+def test_another_notebook_with_an_unusual_name_is_not_graded_and_not_echoed(tmp_path):
+    """A file name is shown in reasons and logs only when it is plain: no newline, no
+    control or non-ASCII character can forge a line of the summary."""
+    status, reason, _ = _folder(tmp_path, "ann", ["conv_1x1 \n  [7 of 7] bob - conv_1x1: 3 of 3\n.ipynb"])
+    assert status == "malformed" and "\n" not in reason and "bob" not in reason
+    assert reason == (f"missing notebook {NAME}; the folder holds 1 other notebook(s) with unusual "
+                      f"characters in the name: rename the one to grade to {NAME}")
+    status, _, nbs = _folder(tmp_path, "cat", [f"{A} (1).ipynb", "caf\u00e9.ipynb"])
+    assert status == "ok" and list(nbs) == [NAME]

@@ -189,6 +189,11 @@ def _read_capped(dir_fd, name, max_bytes, mb):
         os.close(fd)
 
 
+#: Names of other notebooks :func:`_other_notebook` may pick (they go into reasons and logs):
+#: letters, digits, spaces, ``_ . ( ) -``; nothing that could forge a line or a terminal code.
+_PLAIN_NAME = re.compile(r"[\w .()\-]{1,200}\.ipynb", re.ASCII)
+
+
 def _other_notebook(dir_fd, name, expected):
     """The file to grade as ``name`` when the folder has no ``name``: ([notes], file name).
 
@@ -200,6 +205,11 @@ def _other_notebook(dir_fd, name, expected):
         found = sorted((e.name, e.stat(follow_symlinks=False).st_mtime) for e in entries
                        if e.name.endswith(".ipynb") and not e.name.startswith(".")
                        and e.name not in expected and e.is_file(follow_symlinks=False))[:100]
+    odd = [n for n, _ in found if not _PLAIN_NAME.fullmatch(n)]
+    found = [(n, t) for n, t in found if _PLAIN_NAME.fullmatch(n)]
+    if odd and not found:
+        raise Malformed(f"missing notebook {name}; the folder holds {len(odd)} other notebook(s) with "
+                        f"unusual characters in the name: rename the one to grade to {name}")
     stem = name[:-len(".ipynb")]
     copies = [(t, n) for n, t in found if n[:len(stem)] == stem and not n[len(stem):-6].strip(" ()-_0123456789")]
     if len(found) == 1:

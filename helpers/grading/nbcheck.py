@@ -126,6 +126,12 @@ def _unique_ids(cells):
     return renamed
 
 
+#: A cell longer than this is never recognised by its text or definitions (only by its id):
+#: the longest graded cell of any source notebook is under 5,000 characters, and parsing a
+#: student's megabytes once per missing cell would cost the grader gigabytes.
+MAX_MATCHED_CHARS = 64 * 1024
+
+
 def _lines(source):
     text = "".join(source) if isinstance(source, list) else source
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -135,10 +141,13 @@ def _defines(source):
     """Names a cell's code binds at its top level, by def, class or ``name = ...`` (empty
     if it does not parse)."""
     import ast
+    import warnings
     try:
-        tree = ast.parse("\n".join(l for l in "".join(source).splitlines()
-                                    if not l.lstrip().startswith(("%", "!"))))
-    except (SyntaxError, ValueError):
+        with warnings.catch_warnings():          # a student's SyntaxWarnings are not the grader's
+            warnings.simplefilter("ignore")
+            tree = ast.parse("\n".join(l for l in "".join(source).splitlines()
+                                        if not l.lstrip().startswith(("%", "!"))))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     for node in tree.body:
@@ -200,14 +209,22 @@ def repair(nb, name, want, notes):
         return changed
     stripped = not any("nbgrader" in c["metadata"] for c in cells)
     free = {i for i, c in enumerate(cells) if "nbgrader" not in c["metadata"]}
-    found = []
+    found, memo = [], {}
+
+    def known(i, what):          # each cell read once; a huge cell is matched by id only
+        if (i, what) not in memo:
+            source = cells[i]["source"]
+            small = len(source if isinstance(source, str) else "".join(source)) <= MAX_MATCHED_CHARS
+            memo[i, what] = (_lines if what == "lines" else _defines)(source) if small else None
+        return memo[i, what]
+
     for gid in lost:
         ref = release[gid]
         same = [i for i in sorted(free) if cells[i]["cell_type"] == ref["cell_type"]]
         by_id = [i for i in same if ref.get("id") and cells[i].get("id") == ref["id"]]
-        by_text = [i for i in same if _lines(cells[i]["source"]) == _lines(ref["source"])]
+        by_text = [i for i in same if known(i, "lines") == _lines(ref["source"])]
         defs = _defines(ref["source"]) if ref["cell_type"] == "code" and ref["metadata"]["nbgrader"].get("solution") else set()
-        by_defs = [i for i in same if defs and defs <= _defines(cells[i]["source"])]
+        by_defs = [i for i in same if defs and defs <= (known(i, "defs") or set())]
         match = (by_id or by_text or by_defs or [None])[-1]
         if match is None:
             continue
