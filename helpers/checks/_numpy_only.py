@@ -29,7 +29,9 @@ What it cannot see (it is best effort; results are still checked by value):
 a library function passed in as an argument or stored in a container, an object whose
 methods call TensorFlow (``layer(x)`` for a global ``layer`` is seen only when the globals
 are available), code reached through ``getattr`` with a computed name, a notebook helper
-without readable source, and reading the stored answers directly (``np.load`` of
+without readable source, under the judge a name rebound at run time
+(``globals()["conv_forward_naive"] = fast`` after a NumPy decoy ``def``: the judge reads
+the text of the last top-level ``def`` or assignment, found by a red team), and reading the stored answers directly (``np.load`` of
 ``data/expected/*.npz``: the hidden tests use other inputs, so that earns only the public
 cases' points).
 """
