@@ -2,9 +2,9 @@
 
 One instructor and two students, each with their own home folder and nbgrader
 configuration (as a JupyterHub gives them, multi-course style: ``path_includes_course``),
-on one real exchange in a temporary folder. The students run nbgrader's own apps in
-process, as nbgrader's tests do (``nbgrader.tests.run_nbgrader``); the student id stands
-in for the login name nbgrader reads on a hub. The instructor runs ``python -m helpers``.
+on one real exchange in a temporary folder. The students run nbgrader's own commands, each
+in a process of its own with their HOME; the student id stands in for the login name
+nbgrader reads on a hub. The instructor runs ``python -m helpers``.
 """
 import csv
 
@@ -30,16 +30,18 @@ def _student_home(tmp_path, name, exchange):
 
 
 def _as(monkeypatch, home, *args):
-    """Run ``nbgrader ARGS`` in process as the user whose home is ``home``."""
+    """Run ``nbgrader ARGS`` as the user whose home is ``home``: a process of its own, as on
+    a hub (in this process nbgrader's application singleton and log handlers would be shared
+    with the grading that other tests ran here before)."""
     import os
-    from nbgrader.tests import run_nbgrader
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.chdir(home)
-    environ = os.environ
-    try:
-        return run_nbgrader(list(args))
-    finally:        # run_nbgrader leaves a plain dict copy in os.environ: put the real one back
-        os.environ = environ
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "NB_USER"))}
+    env.update(HOME=str(home), PYTHONNOUSERSITE="1")
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=home, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} as {home.name}: {done.stdout}{done.stderr}"
+    return done.stdout + done.stderr
 
 
 @pytest.fixture
