@@ -219,7 +219,8 @@ def test_stripped_metadata_comes_back_from_the_release_and_only_from_it():
 def test_nothing_recognisable_is_refused_with_what_happened():
     nb = stripped()
     nb["cells"] = [c for c in nb["cells"] if c["cell_type"] == "markdown"]
-    with pytest.raises(intake.Malformed, match=r"nbgrader metadata was removed \(by an editor\?\) and none "
+    with pytest.raises(intake.Malformed, match=r"has no graded cells left: the graded cells were deleted, or "
+                                               r"their nbgrader metadata was removed \(by an editor\?\), and none "
                                                "of the release's graded cells was found in it: download"):
         _check(nb)
 

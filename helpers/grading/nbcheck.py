@@ -234,8 +234,9 @@ def repair(nb, name, want, notes):
     graded = [gid for gid in release if want.get(gid, {}).get("grade")]
     if stripped:
         if not found:
-            raise Malformed(f"{name}: its cells' nbgrader metadata was removed (by an editor?) and "
-                            "none of the release's graded cells was found in it: download the "
+            raise Malformed(f"{name}: has no graded cells left: the graded cells were deleted, or their "
+                            "nbgrader metadata was removed (by an editor?), and none of the release's "
+                            "graded cells was found in it: download the "
                             "release again and paste your answers into it")
         missing = [gid for gid in graded if gid not in dict(found)]
         notes.append(f"{name}: its cells' nbgrader metadata was removed (by an editor?): "
