@@ -21,9 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from helpers import env  # noqa: E402,F401
-import nbformat  # noqa: E402
 
 from helpers import gan_replay, gan_training  # noqa: E402
+from helpers.authoring import solution_namespace  # noqa: E402
 
 #: Which solution functions each graded GAN trains with.
 FUNCTIONS = {
@@ -35,13 +35,11 @@ FUNCTIONS = {
 
 def solution_functions():
     """The solution notebook's answer cells, executed: dict name -> object."""
-    nb = nbformat.read(ROOT / "solutions" / "gans" / "gans.ipynb", as_version=4)
-    ns = {}
-    exec("import numpy as np\nimport tensorflow as tf\nimport keras\nfrom keras import layers", ns)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            exec(cell.source, ns)
-    return ns
+    import keras
+    import tensorflow as tf
+    from keras import layers
+    return solution_namespace(ROOT / "solutions" / "gans" / "gans.ipynb",
+                              {"np": np, "tf": tf, "keras": keras, "layers": layers})
 
 
 def alternating(train_step_ns):
