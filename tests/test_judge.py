@@ -223,3 +223,49 @@ def test_static_checks_see_the_notebooks_imports_and_helpers_without_its_kernel(
     assert _numpy_only.library_uses(proxy("conv")) == ["_ref"]
     assert _numpy_only.library_uses(proxy("pool")) == ["T.nn.relu"]
     assert _numpy_only.library_uses(proxy("fine")) == []
+
+
+def test_number_types_cross_as_themselves():
+    """cs231n passes ``dtype=np.float64`` (the type, not a dtype) to CaptioningRNN."""
+    for t in (np.float64, np.float32, np.int64):
+        back, handles = _roundtrip({"dtype": t})
+        assert back["dtype"] is t and not handles
+    back, handles = _roundtrip([np.floating, np.object_])    # abstract or not a number: handles
+    assert len(handles) == 2
+
+
+def _judged_course(root, test_source):
+    """A one-cell course whose judged test runs ``test_source``, and a correct submission."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def grading(kind, gid):
+        meta = {"schema_version": 3, "grade_id": gid, "task": False, "locked": kind == "test",
+                "solution": kind == "solution", "grade": kind == "test"}
+        return {"nbgrader": {**meta, "points": 1.0} if kind == "test" else meta}
+    nb = new_notebook(metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
+                                               "name": "python3"},
+                                "course": {"judge": "trusted", "cell_timeout": 120}})
+    nb.cells = [new_code_cell("import numpy as np"),
+                new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION",
+                              metadata=grading("solution", "f")),
+                new_code_cell(test_source, metadata=grading("test", "calls")),
+                new_code_cell("g = 2"),
+                new_code_cell("assert f(5) == 5", metadata=grading("test", "after"))]
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    for path in (root / "solutions" / "loop" / "loop.ipynb", root / "sub" / "amy" / "loop" / "loop.ipynb"):
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+
+
+def test_a_judged_cell_of_thousands_of_calls_leaves_the_next_cells_on_time(tmp_path):
+    """Each call of the judge leaves IOPub messages that the notebook's own client receives
+    too; after 3,000 of them the next cell must not wait past nbclient's IOPub timeout (it
+    was marked 'ran past ... s' and the CSV's reason said so)."""
+    from helpers.grading import batch
+    _judged_course(tmp_path, "for _i in range(3000):\n    assert f(_i) == _i")
+    batch.grade(tmp_path / "sub", work=tmp_path / "work", solutions=tmp_path / "solutions",
+                feedback=False, workers=1, log=lambda *a, **k: None)
+    result = json.loads((tmp_path / "work" / "results" / "amy" / "loop.json").read_text())
+    assert (result["score"], result["max_score"], result["reason"]) == (2.0, 2.0, "")

@@ -48,12 +48,13 @@ class Job:
     """Everything one submission's execution needs and what happened to it."""
 
     def __init__(self, limits, workdir, runtime_dir, log_path, *, sandbox=True, threads=1,
-                 imports="", names=(), protect=(), guard=True, trusted=None):
+                 imports="", names=(), protect=(), guard=True, trusted=None, reference=None):
         self.limits = limits
         self.workdir, self.runtime_dir, self.log_path = Path(workdir), Path(runtime_dir), Path(log_path)
         self.sandbox, self.threads, self.guard = sandbox, threads, guard
         self.imports, self.names, self.protect = imports, tuple(names), tuple(protect)
         self.trusted = dict(trusted or {})   # grade_id -> source of the cells the judge runs
+        self.reference = list(reference or [])   # the source's solution cells, for the judge
         self.judge = None                    # the TrustedKernel, started at the first such cell
         self.cgroup = None
         self.km = None
@@ -350,6 +351,7 @@ class GuardedExecute(Execute):
             outputs = [_error("GraderError", f"the grader's judge failed on this test "
                                              f"({type(exc).__name__}: {str(exc)[:200]})")]
             job.note(f"{where}: the judge failed ({type(exc).__name__})")
+        await self._drain_iopub()
         kept = []
         for out in _no_partial_credit(outputs):   # the judge's outputs count toward output_mb
             job.out_bytes += len(json.dumps(out))
@@ -362,6 +364,26 @@ class GuardedExecute(Execute):
             kept.append(out)
         cell.outputs = kept
         return cell
+
+    async def _drain_iopub(self, quiet=0.5, seconds=10):
+        """Drop what the student's kernel published while the judge called it.
+
+        Every call of the judge leaves a few IOPub messages (busy, the answer, idle) that this
+        client receives too; thousands of them (a loop of calls) would make the next cell
+        wait past nbclient's IOPub timeout. They are dropped as raw frames, unparsed, until
+        none arrives for ``quiet`` seconds (at most ``seconds``): no request of this client
+        is running, so none of them is this client's.
+        """
+        import time
+        sock = self.kc.iopub_channel.socket
+        start = last = time.monotonic()
+        try:
+            while time.monotonic() - last < quiet and time.monotonic() - start < seconds:
+                if await sock.poll(50):
+                    await sock.recv_multipart()
+                    last = time.monotonic()
+        except Exception:  # noqa: BLE001 - closed channels, a dead kernel
+            pass
 
     # nbconvert's preprocess_cell calls the sync wrapper, bound at class creation
     execute_cell = run_sync(async_execute_cell)
