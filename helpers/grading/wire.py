@@ -1,6 +1,7 @@
 """The wire between the trusted judge and a student's kernel: plain data, never pickle.
 
-Values cross as JSON: None, bools, numbers, strings and bytes; NumPy number dtypes; NumPy
+Values cross as JSON: None, bools, numbers, strings and bytes; NumPy number dtypes and
+their scalar types (``np.float64``); NumPy
 arrays and scalars as
 ``.npy`` bytes (read back with ``allow_pickle=False``); TensorFlow/Keras tensors as arrays
 marked so that the other side gets a tensor again; lists, tuples and dicts of these (exact
@@ -42,6 +43,14 @@ def _array(a):
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _number_type(cls):
+    """True for a concrete NumPy number type (``np.float64``), not an abstract one."""
+    try:
+        return issubclass(cls, np.generic) and np.dtype(cls).type is cls and np.dtype(cls).kind in "biufc"
+    except TypeError:
+        return False
+
+
 def encode(value, other, depth=0):
     """``value`` as JSON-able data; ``other(value)`` encodes what is not data (a handle)."""
     if depth > MAX_DEPTH:
@@ -57,6 +66,8 @@ def encode(value, other, depth=0):
         return {"nd": _array(np.asarray(value)), "scalar": True}
     if t is np.dtype or isinstance(value, np.dtype):
         return {"dtype": value.str}
+    if t is type and _number_type(value):
+        return {"dtype": np.dtype(value).str, "type": True}     # np.float64 itself, as cs231n passes it
     if _is_tensor(value):
         arr = np.asarray(value.numpy())
         if arr.dtype != object:
@@ -94,7 +105,7 @@ def decode(data, other, depth=0):
         dt = np.dtype(str(data["dtype"])[:16])
         if dt.kind not in "biufc":
             raise WireError(f"dtype {dt} is not a number type")
-        return dt
+        return dt.type if data.get("type") else dt
     if "l" in data:
         return [decode(v, other, depth + 1) for v in _items(data["l"])]
     if "t" in data:
