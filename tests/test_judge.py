@@ -269,3 +269,33 @@ def test_a_judged_cell_of_thousands_of_calls_leaves_the_next_cells_on_time(tmp_p
                 feedback=False, workers=1, log=lambda *a, **k: None)
     result = json.loads((tmp_path / "work" / "results" / "amy" / "loop.json").read_text())
     assert (result["score"], result["max_score"], result["reason"]) == (2.0, 2.0, "")
+
+
+def test_rnn_captioning_patched_in_the_students_kernel_scores_what_the_blank_release_does(tmp_path):
+    """rnn_captioning's tests run in the judge (its two training runs stay in the kernel,
+    behind the guard): a blank release whose first cell turns every checker, numeric
+    gradient and graded run of the student's kernel into a pass still scores 0."""
+    import shutil
+
+    import nbformat
+    from helpers.grading import batch
+    from tests.conftest import REPO
+    nb = nbformat.read(REPO / "notebooks" / "rnn_captioning" / "rnn_captioning.ipynb", as_version=4)
+    patch = nbformat.v4.new_code_cell(
+        "import helpers.checks.rnn_captioning as _c, helpers.checks._captioning as _k, helpers.captioning as _h\n"
+        "for _m in (_c, _k):\n"
+        "    for _n in list(vars(_m)):\n"
+        "        if _n.startswith(('check_', 'expect', 'eval_numerical')):\n"
+        "            setattr(_m, _n, lambda *a, **k: 0.0)\n"
+        "_h.graded_overfit_loss = lambda *a, **k: 0.0\n"
+        "_h.graded_bleu = lambda *a, **k: 1.0\n")
+    patch["id"] = "patch"
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells.insert(first_code + 1, patch)
+    (tmp_path / "sub" / "mallory" / "rnn_captioning").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "sub" / "mallory" / "rnn_captioning" / "rnn_captioning.ipynb")
+    batch.grade(tmp_path / "sub", work=tmp_path / "work", names=["rnn_captioning"],
+                feedback=False, workers=1, log=lambda *a, **k: None)
+    result = json.loads((tmp_path / "work" / "results" / "mallory" / "rnn_captioning.json").read_text())
+    assert result["max_score"] == 18.0 and result["score"] == 0.0, result
+    shutil.rmtree(tmp_path / "work", ignore_errors=True)

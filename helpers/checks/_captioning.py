@@ -96,25 +96,91 @@ def eval_numerical_gradient_array(f, x, df, h=1e-3):
     Like cs231n's ``eval_numerical_gradient_array`` but with the five-point stencil
     (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h: its error is ~1e-12 here instead of
     ~1e-10, so the rel. error < 1e-7 test also holds for small gradient entries.
-    x: float64 array, changed in place during the evaluation and restored; f gets a copy.
+    x: float64 array (not changed); f gets its own copy at every point. An ``f`` with a
+    ``many`` method (:class:`Outputs`) is asked for all the points at once.
     Entries below 1e-10 (the method's accuracy) are returned as exact zeros.
     """
-    grad = np.zeros_like(x, dtype=np.float64)
+    x = np.array(x, dtype=np.float64, copy=True)
+    points = []
     for ix in np.ndindex(*x.shape):
-        old = x[ix]
-        vals = []
         for step in (2, 1, -1, -2):
-            x[ix] = old + step * h
-            vals.append(np.array(f(x.copy()), dtype=np.float64, copy=True))
-        x[ix] = old
-        grad[ix] = np.sum((-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) * df) / (12 * h)
+            v = x.copy()
+            v[ix] = x[ix] + step * h
+            points.append(v)
+    many = getattr(f, "many", None)
+    vals = many(points) if many is not None else [f(v) for v in points]
+    if len(vals) != len(points):
+        raise AssertionError(f"{len(vals)} answers for {len(points)} evaluations")
+    vals = [np.array(v, dtype=np.float64, copy=True) for v in vals]
+    grad = np.zeros_like(x)
+    for j, ix in enumerate(np.ndindex(*x.shape)):
+        a, b, c, d = vals[4 * j:4 * j + 4]
+        grad[ix] = np.sum((-a + 8 * b - 8 * c + d) * df) / (12 * h)
     grad[np.abs(grad) < 1e-10] = 0.0      # below the stencil's accuracy: a true zero (unused word)
     return grad
 
 
 def eval_numerical_gradient(f, x, h=1e-3):
     """Numeric gradient of a scalar function f at x (five-point stencil, see above)."""
-    return eval_numerical_gradient_array(lambda v: np.asarray(f(v), dtype=np.float64), x, np.float64(1.0), h)
+    return eval_numerical_gradient_array(f, x, np.float64(1.0), h)
+
+
+#: How many evaluations one request to the student's kernel carries, under the judge.
+BATCH = 256
+
+
+class Outputs:
+    """v -> output ``k`` of ``fn`` with argument ``i`` set to v, every call on fresh copies.
+
+    ``many(values)`` evaluates a list of points. Under the grader's judge ``fn`` lives in
+    the student's kernel: the points then go there in batches (:func:`call_many`, one
+    request per :data:`BATCH` calls instead of one each) and the outputs come back as
+    data; the numeric gradient is computed here from them.
+    """
+
+    def __init__(self, fn, args, i, k):
+        self.fn, self.args, self.i, self.k = fn, list(args), i, k
+
+    def _arglist(self, v):
+        return fresh(*self.args[:self.i]) + [v] + fresh(*self.args[self.i + 1:])
+
+    def __call__(self, v):
+        return self.fn(*self._arglist(v))[self.k]
+
+    def many(self, values):
+        run = getattr(self.fn, "__course_run__", None)
+        if run is None:
+            return [self(v) for v in values]
+        out = []
+        for s in range(0, len(values), BATCH):
+            out += run("helpers.checks._captioning", "call_many",
+                       [self._arglist(v) for v in values[s:s + BATCH]], self.k)
+        return out
+
+
+def call_many(fn, arglists, k=None):
+    """[fn(*args)[k] for args in arglists]: where ``fn`` lives (the student's kernel, under
+    the judge), so a batch of evaluations costs one request. Its answers are data that the
+    judge checks like any other; nothing here decides a grade."""
+    out = []
+    for args in arglists:
+        result = fn(*args)
+        out.append(result if k is None else result[k])
+    return list(out)
+
+
+def losses_with_param(model, pname, values, features, captions):
+    """[model.loss(features, captions)[0] with model.params[pname] = v, for v in values],
+    where the model lives; the parameter is put back afterwards (see :func:`call_many`)."""
+    base = model.params[pname]
+    try:
+        out = []
+        for v in values:
+            model.params[pname] = v
+            out.append(float(model.loss(*fresh(features, captions))[0]))
+        return out
+    finally:
+        model.params[pname] = base
 
 
 # --------------------------------------------------------------------------- the model
@@ -180,15 +246,15 @@ def numeric_param_gradient(model, pname, features, captions):
     The parameter is set by assignment (``model.params[pname] = value``, as the solver
     sets it) for every evaluation and put back afterwards.
     """
-    base = model.params[pname]
-
-    def f(value):
-        model.params[pname] = value
-        return float(model.loss(*fresh(features, captions))[0])
-    try:
-        return eval_numerical_gradient(f, np.array(base, dtype=np.float64, copy=True))
-    finally:
-        model.params[pname] = base
+    class Losses:
+        def many(self, values):
+            run = getattr(model, "__course_run__", None)
+            if run is None:
+                return losses_with_param(model, pname, values, features, captions)
+            return [v for s in range(0, len(values), BATCH)
+                    for v in run("helpers.checks._captioning", "losses_with_param", pname,
+                                 values[s:s + BATCH], features, captions)]
+    return eval_numerical_gradient(Losses(), np.array(model.params[pname], dtype=np.float64, copy=True))
 
 
 def _check_gradients(model, features, captions, name, where=""):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._captioning import (CS231N_LOSS, FWD_TOL, GRAD_TOL, QUIZ, SAMPLE_SEED,  # noqa: F401
-                          call_fresh, check_captioning_loss, check_captioning_sample,
+                          Outputs, call_fresh, check_captioning_loss, check_captioning_sample,
                           eval_numerical_gradient, eval_numerical_gradient_array, expected, fresh,
                           load_expected, mistakes_for, model_fixed_case, numpy_only, sample_case,
                           small_model_case)
@@ -111,8 +111,9 @@ def check_rnn_step_forward(fn, case="public"):
 
 
 def _output_of(forward, args, i, k):
-    """v -> output k of ``forward`` with argument i set to v, every call on fresh copies."""
-    return lambda v: forward(*fresh(*args[:i]), v, *fresh(*args[i + 1:]))[k]
+    """v -> output k of ``forward`` with argument i set to v, every call on fresh copies
+    (evaluated in batches under the judge: :class:`~helpers.checks._captioning.Outputs`)."""
+    return Outputs(forward, args, i, k)
 
 
 def _grad_check(name, grads, numeric, names, hint):
@@ -251,7 +252,7 @@ def check_temporal_softmax_loss(fn, case="public"):
                      "no_divide": "the loss is not divided by N (the minibatch size).",
                      "divide_nt": "the loss is divided by N * T; cs231n divides by N only.",
                      "divide_mask": "the loss is divided by the number of real words; divide by N."}))
-    numeric = eval_numerical_gradient(lambda v: float(fn(v, *fresh(y, mask))[0]), x.copy())
+    numeric = eval_numerical_gradient(Outputs(fn, [x, y, mask], 0, 0), x.copy())
     err = expect_close(dx, numeric, "dx", name, tol=GRAD_TOL,
                        hint="dx = (softmax(x) - one_hot(y)) * mask / N at every (n, t).")
     return passed(name, f"loss and dx match (dx rel. error {err:.1e}).")

@@ -48,13 +48,12 @@ class Job:
     """Everything one submission's execution needs and what happened to it."""
 
     def __init__(self, limits, workdir, runtime_dir, log_path, *, sandbox=True, threads=1,
-                 imports="", names=(), protect=(), guard=True, trusted=None, reference=None):
+                 imports="", names=(), protect=(), guard=True, trusted=None):
         self.limits = limits
         self.workdir, self.runtime_dir, self.log_path = Path(workdir), Path(runtime_dir), Path(log_path)
         self.sandbox, self.threads, self.guard = sandbox, threads, guard
         self.imports, self.names, self.protect = imports, tuple(names), tuple(protect)
         self.trusted = dict(trusted or {})   # grade_id -> source of the cells the judge runs
-        self.reference = list(reference or [])   # the source's solution cells, for the judge
         self.judge = None                    # the TrustedKernel, started at the first such cell
         self.cgroup = None
         self.km = None
