@@ -6,6 +6,8 @@ Commands:
                      and the cells where the class lost most points (cells.csv)
                      (each kernel sandboxed; --workers N in parallel; --scheduler ADDR on Dask)
   demo               build, grade two demo students (reference, untouched), print grades
+  review [WORK]      JupyterLab's formgrader on a grading folder (default grading/demo):
+                     every student and cell, the autograded notebooks, manual adjustments
   check NOTEBOOK     grade your own notebook with the hidden tests; print the points lost
   author SRC DEST    turn a percent script into an nbgrader source notebook
   lms-intake ZIP DIR an LMS's "download all submissions" zip -> DIR for grade
@@ -49,6 +51,9 @@ def main(argv=None):
                               "memory_mb=2048 (cell_timeout, cpu_seconds, max_processes, output_mb)")
     p_demo = sub.add_parser("demo", help="build, grade the demo submissions, print grades")
     p_demo.add_argument("--out", help="grading folder (default grading/demo)")
+    p_review = sub.add_parser("review", help="review a grading folder in the formgrader")
+    p_review.add_argument("work", nargs="?", help="the grading folder (default grading/demo)")
+    p_review.add_argument("--port", type=int, help="default: a free port")
     p_check = sub.add_parser("check", help="grade your own notebook with the hidden tests")
     p_check.add_argument("notebook", help="the .ipynb to grade (it is copied, not changed)")
     p_check.add_argument("--assignment", help="its assignment (default: from its name or folder)")
@@ -126,6 +131,13 @@ def main(argv=None):
         print(f"Grades CSV: {work / 'grades.csv'}")
     elif args.command == "demo":
         grading.demo(work=args.out)
+    elif args.command == "review":
+        from helpers.grading import review
+        try:
+            return review.review(args.work or grading.WORK / "demo", args.port)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     elif args.command == "check":
         from helpers.grading import self_check
         from helpers.grading.sandbox import SandboxUnavailable

@@ -16,6 +16,7 @@
     exchange       nbgrader's exchange: release, collect, return feedback
     lms_intake     an LMS's "download all submissions" zip in; lms_export grades out
     item_analysis  where the class lost points, cell by cell (cells.csv)
+    review         the grading folder in nbgrader's formgrader (JupyterLab)
     self_check     a student grades their own notebook
     demo           build, grade two demo students, print the gradebook
 """

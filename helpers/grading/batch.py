@@ -69,6 +69,8 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
         log("WARNING: --no-sandbox: student code runs with your rights and can read "
             "solutions/, the gradebook and other submissions.")
     names = list(names or assignments(solutions))
+    from .review import write_config
+    write_config(work)
     from .late import apply_late, find_course_file, read_course_file
     course_path = find_course_file(submissions, course_file)
     course = read_course_file(course_path, assignments(solutions)) if course_path else None
