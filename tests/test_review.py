@@ -10,8 +10,6 @@ pages and form.
 import csv
 import json
 import os
-import signal
-import subprocess
 import time
 import urllib.request
 
@@ -83,15 +81,6 @@ def test_adjustments_stay_through_later_grades_and_reach_the_csv(graded):
         gb.db.commit()
 
 
-def _stop(proc):
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def test_an_instructor_reviews_and_adjusts_in_the_formgrader(graded, tmp_path):
     """JupyterLab on the grading folder; the formgrader lists both students with their scores;
     the instructor opens the untouched notebook, gives 1 point and a comment in the form; the
@@ -149,7 +138,7 @@ def test_an_instructor_reviews_and_adjusts_in_the_formgrader(graded, tmp_path):
             page.screenshot(path=str(SHOTS / "formgrader-adjusted.png"), full_page=True)
             browser.close()
     finally:
-        _stop(proc)
+        review.stop_server(proc)
         log.close()
     _grade(subs, work)
     assert _csv_scores(work) == {"reference": 3.0, "untouched": 1.0}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -73,11 +74,30 @@ def start(work, port=None, token=None, log_file=None, env=None):
 
 def review(work, port=None):
     """``python -m helpers review``: serve ``work`` until Ctrl-C; print the formgrader's URL."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
     proc, url = start(work, port)
     print(f"The formgrader of {Path(work).resolve()}: open {url}\n"
           "(JupyterLab's Nbgrader menu has it too). Ctrl-C stops the server.", flush=True)
+    old = signal.signal(signal.SIGTERM, stop)      # a kill of this command stops the server too
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        return proc.wait()
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        stop_server(proc)
+
+
+def stop_server(proc, seconds=15):
+    """Stop a server from :func:`start` and everything it started (its kernels)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
