@@ -78,6 +78,7 @@ def test_adjustments_stay_through_later_grades_and_reach_the_csv(graded):
         assert gb.find_comment("conv_1x1_impl", ASSIGNMENT, ASSIGNMENT, "untouched").manual_comment.startswith("Right idea")
         grade = gb.find_grade("conv_1x1_kernel_shape", ASSIGNMENT, ASSIGNMENT, "untouched")
         grade.manual_score, grade.extra_credit = None, None     # back as it was for the browser test
+        gb.find_comment("conv_1x1_impl", ASSIGNMENT, ASSIGNMENT, "untouched").manual_comment = None
         gb.db.commit()
 
 
@@ -133,7 +134,7 @@ def test_an_instructor_reviews_and_adjusts_in_the_formgrader(graded, tmp_path):
                 score.press("Tab")
             comment = page.locator("textarea#conv_1x1_impl-comment")
             with page.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT"):
-                comment.fill("Right idea: the kernel is (1, 1, C, K).")
+                comment.fill("Seen in the browser: one point for the kernel's shape.")
                 comment.press("Tab")
             page.screenshot(path=str(SHOTS / "formgrader-adjusted.png"), full_page=True)
             browser.close()
@@ -143,4 +144,4 @@ def test_an_instructor_reviews_and_adjusts_in_the_formgrader(graded, tmp_path):
     _grade(subs, work)
     assert _csv_scores(work) == {"reference": 3.0, "untouched": 1.0}
     with _gradebook(work) as gb:
-        assert gb.find_comment("conv_1x1_impl", ASSIGNMENT, ASSIGNMENT, "untouched").manual_comment.startswith("Right idea")
+        assert gb.find_comment("conv_1x1_impl", ASSIGNMENT, ASSIGNMENT, "untouched").manual_comment.startswith("Seen in the browser")
