@@ -6,7 +6,8 @@ kernel (behind the guard) against tests in the judge's kernel, same machine, one
 Default: every assignment whose source notebook gives its tests to the judge
 (``course.judge``, see helpers/grading/judge.py). For each, the reference solution and the
 untouched release are graded (sandbox on, one worker, no feedback) with the notebook's
-``course.judge`` set to "kernel" and to "trusted" in a temporary copy of solutions/,
+``course.judge`` set to "kernel" (every cell) and to "trusted" (cells that say "kernel"
+stay there, as graded) in a temporary copy of solutions/,
 alternating, best of ``--repeat`` runs. Not a test: numbers only (they depend on the load).
 """
 import argparse
@@ -39,8 +40,9 @@ def seconds(tmp, name, judge):
     path = sol / name / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
     nb.metadata.setdefault("course", {})["judge"] = judge
-    for cell in nb.cells:
-        cell.get("metadata", {}).pop("course", None)
+    if judge == "kernel":      # every test in the kernel; "trusted" keeps the cells' own choice
+        for cell in nb.cells:
+            cell.get("metadata", {}).pop("course", None)
     nbformat.write(nb, path)
     subs = tmp / "subs"
     for student, src in (("reference", grading.SOLUTIONS), ("release", grading.RELEASE)):
