@@ -151,11 +151,17 @@ class Outputs:
         run = getattr(self.fn, "__course_run__", None)
         if run is None:
             return [self(v) for v in values]
-        out = []
-        for s in range(0, len(values), BATCH):
-            out += run("helpers.checks._captioning", "call_many",
-                       [self._arglist(v) for v in values[s:s + BATCH]], self.k)
-        return out
+        return _in_batches(values, lambda chunk: run(
+            __name__, "call_many", [self._arglist(v) for v in chunk], self.k))
+
+
+def _in_batches(values, ask):
+    """``ask(chunk)`` for each chunk of :data:`BATCH` values, the answers joined in order:
+    under the judge, one request to the student's kernel per chunk."""
+    out = []
+    for s in range(0, len(values), BATCH):
+        out += ask(values[s:s + BATCH])
+    return out
 
 
 def call_many(fn, arglists, k=None):
@@ -251,9 +257,8 @@ def numeric_param_gradient(model, pname, features, captions):
             run = getattr(model, "__course_run__", None)
             if run is None:
                 return losses_with_param(model, pname, values, features, captions)
-            return [v for s in range(0, len(values), BATCH)
-                    for v in run("helpers.checks._captioning", "losses_with_param", pname,
-                                 values[s:s + BATCH], features, captions)]
+            return _in_batches(values, lambda chunk: run(
+                __name__, "losses_with_param", pname, chunk, features, captions))
     return eval_numerical_gradient(Losses(), np.array(model.params[pname], dtype=np.float64, copy=True))
 
 
