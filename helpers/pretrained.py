@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.images import to_rgb_uint8
+from helpers.rebuildable import rebuildable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -294,6 +295,7 @@ def load_weights_into(model, state=None):
 _MODEL = None
 
 
+@rebuildable
 def load_pretrained():
     """The pretrained EfficientNet-Lite0 (frozen; input (N, H, W, 3) preprocessed images,
     output logits (N, 1000)). Built once per process and cached: every call returns the
@@ -304,6 +306,7 @@ def load_pretrained():
     return _MODEL
 
 
+@rebuildable
 def fresh_pretrained():
     """A new, independent frozen copy of the pretrained model (not cached)."""
     model = load_weights_into(build_model())
@@ -311,6 +314,7 @@ def fresh_pretrained():
     return model
 
 
+@rebuildable
 def randomized_copy(first_layer, seed=0):
     """A fresh copy of the pretrained model whose layers from ``first_layer`` to the output
     are re-initialized (for the model randomization sanity check of Adebayo et al., 2018).
@@ -341,6 +345,7 @@ def layer_names(model=None):
     return [layer.name for layer in model.layers]
 
 
+@rebuildable
 def feature_extractor(names, model=None):
     """A frozen keras.Model mapping preprocessed images (N, H, W, 3) to the list of
     activations of the layers ``names`` (in that order), e.g. ``STYLE_LAYERS``.

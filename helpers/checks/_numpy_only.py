@@ -14,7 +14,12 @@ Only the function's own source is read, plus the functions of the same notebook 
 The source is ``fn.__course_source__`` where a grading proxy provides it, else
 ``inspect.getsource(fn)``; names are resolved through the function's globals, or, for the
 judge's proxy (no globals: helpers/grading/judge.py), through ``fn.__course_scope__``, the
-notebook's top-level imports and functions as its text binds them. A function reaches a library when its code:
+notebook's top-level imports and functions as its text binds them. Under the judge the
+text is the one whose compiled code matches what the name is bound to in the student's
+kernel (``globals()["conv_forward_naive"] = fast`` after a NumPy decoy ``def`` is read as
+``fast``; code that matches no text, made by ``exec`` or imported, fails the check; the
+digests are the student kernel's word, so a kernel patched to lie about them is not seen). A
+function reaches a library when its code:
 
 - names a module (or something imported from one) of :data:`FORBIDDEN`: ``tf.nn.conv2d``,
   ``keras.layers.Flatten()(x)``, ``conv2d(...)`` after ``from tensorflow.nn import conv2d``,
@@ -29,9 +34,7 @@ What it cannot see (it is best effort; results are still checked by value):
 a library function passed in as an argument or stored in a container, an object whose
 methods call TensorFlow (``layer(x)`` for a global ``layer`` is seen only when the globals
 are available), code reached through ``getattr`` with a computed name, a notebook helper
-without readable source, under the judge a name rebound at run time
-(``globals()["conv_forward_naive"] = fast`` after a NumPy decoy ``def``: the judge reads
-the text of the last top-level ``def`` or assignment, found by a red team), and reading the stored answers directly (``np.load`` of
+without readable source, and reading the stored answers directly (``np.load`` of
 ``data/expected/*.npz``: the hidden tests use other inputs, so that earns only the public
 cases' points).
 """
@@ -203,7 +206,9 @@ def library_uses(fn, graded=(), _seen=None):
                     if _forbidden(dotted) or _is_answer_key(dotted):
                         found.append(text)
                 elif static and parts[0] in static["functions"] and not has_globals:
-                    if parts[0] not in graded and ("static", parts[0]) not in seen:
+                    if not static["functions"][parts[0]] and parts[0] not in graded:
+                        found.append(f"{parts[0]} (its code is not in the notebook's text)")
+                    elif parts[0] not in graded and ("static", parts[0]) not in seen:
                         seen.add(("static", parts[0]))               # a helper of the notebook
                         found += library_uses(_StaticFunction(parts[0], static), graded, seen)
                 elif has_globals and parts[0] in scope:
@@ -229,6 +234,12 @@ def check_numpy_only(fn, fn_name, what, how="in NumPy", graded=()):
     graded: the quiz's other graded functions (see :func:`library_uses`).
     Returns None when nothing is found.
     """
+    if getattr(fn, "__course_source__", None) == "":        # the judge's proxy, text not found
+        fail(fn_name, "the grader reads your function's text from the notebook and cannot find "
+                      f"the code that {fn_name} is bound to when the tests run (it was made by "
+                      "exec, imported, or rebound at run time), so it cannot see that it is "
+                      f"written {how}.",
+             f"Define {fn_name} with a plain def (or class) in a code cell.")
     uses = library_uses(fn, graded)
     if uses:
         fail(fn_name, f"this quiz asks for {what} {how}; your function called "

@@ -8,9 +8,10 @@ becomes a :class:`Remote`, a proxy that calls, reads and writes the object in th
 kernel and brings the answers back as data. Assertions, expected values, numeric gradients
 and scores are then computed here, where the student's code cannot reach them.
 
-Course objects cannot be passed *into* student code (a test passes data, or a handle the
-student's code returned); course code that must run next to the student's code, a training
-loop, runs there through :meth:`Remote.__course_run__` and only its result comes back.
+Course objects cannot be passed *into* student code (a test passes data, a handle the
+student's code returned, or a course model made by a :mod:`helpers.rebuildable` constructor,
+which the student's kernel makes again from the same call); course code that must run next
+to the student's code, a training loop, runs there through :meth:`Remote.__course_run__` and only its result comes back.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import builtins
 import json
 import os
 import time
+
+from helpers import rebuildable
 
 from . import wire
 
@@ -133,6 +136,11 @@ class StudentKernel:
     def _outgoing(self, value):
         if isinstance(value, Remote):
             return {"h": value._spec["h"]}
+        recipe = rebuildable.recipe_of(value)
+        if recipe is not None:       # a course model: the student's kernel makes its own copy
+            module, name, args, kwargs = recipe
+            return {"recipe": [module, name], "args": wire.encode(list(args), self._outgoing),
+                    "kwargs": wire.encode(kwargs, self._outgoing)}
         raise TypeError(f"the grader cannot pass a {type(value).__name__} to your code")
 
     def _incoming(self, spec):
@@ -216,7 +224,7 @@ def connect():
     return _KERNEL
 
 
-def bind(namespace, names, sources=None, scope=None):
+def bind(namespace, names, sources=None, scope=None, index=None):
     """Give each of ``names`` its value from the student's notebook, in ``namespace``.
 
     A name the notebook does not define is left unbound (the test then raises NameError).
@@ -224,15 +232,54 @@ def bind(namespace, names, sources=None, scope=None):
     ``__course_source__`` returns ("" where the notebook has no plain definition).
     scope: the notebook's top-level imports and functions, read from its text
     (:func:`helpers.grading.judge.static_scope`): a proxy's ``__course_scope__``.
+    index: the submission's code by digest (:func:`helpers.grading.judge.code_index`). With
+    it, a function or class is read as the text whose compiled code matches what the name is
+    bound to in the student's kernel, and as "" (not found) if none does; so are the
+    notebook's helper functions in ``scope``.
     """
     kernel = connect()
+    remote = {}
     for name in names:
         namespace.pop(name, None)
         try:
             value = kernel.request("get", name=name)
         except KeyError:
             continue
-        if isinstance(value, Remote):
-            value = Remote(kernel, value._spec, source=(sources or {}).get(name, ""),
-                           scope=scope)
         namespace[name] = value
+        if isinstance(value, Remote):
+            remote[name] = value
+    if index is not None and scope is not None:
+        helpers = sorted(scope.get("functions", {}))
+        digests = kernel.request("codes", names=sorted(set(remote) | set(helpers)))
+        digests = digests if type(digests) is dict else {}
+        scope = dict(scope, functions={
+            name: text if name not in digests else matching_text(digests[name], index, text)
+            for name, text in scope["functions"].items()})
+        sources = {name: (sources or {}).get(name, "") if name not in digests
+                   else matching_text(digests[name], index, (sources or {}).get(name, ""))
+                   for name in remote}
+    for name, value in remote.items():
+        namespace[name] = Remote(kernel, value._spec, source=(sources or {}).get(name, ""),
+                                 scope=scope)
+
+
+def matching_text(digests, index, text):
+    """The submitted text whose code matches ``digests`` (the student kernel's
+    :func:`~helpers.grading.wire.code_digests` of one object); ``text`` when the object has
+    no code to compare (a builtin, a partial), "" when no text matches.
+
+    A class matches the last class whose functions, as written, are all among the kernel's
+    (methods a decorator or a dataclass generates are allowed).
+    """
+    positions, texts = index
+    if type(digests) is not dict or not digests:
+        return text
+    values = [str(v) for v in digests.values()]
+    if "" in digests:
+        where = positions.get(values[0])
+    else:
+        have = set(values)
+        found = [pos for key, pos in positions.items() if key.startswith("class:")
+                 and set(filter(None, key[6:].split(","))) <= have and key != wire.class_key([])]
+        where = max(found) if found else None
+    return texts[where] if where is not None else ""

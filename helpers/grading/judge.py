@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import builtins
+import functools
+import inspect
 import json
 import os
 import tempfile
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from nbformat.v4 import output_from_msg
 
-from . import bridge, sandbox
+from . import bridge, sandbox, wire
 
 WIRE_SOURCE = (Path(__file__).with_name("wire.py")).read_text()
 
@@ -130,6 +132,55 @@ def definitions(sources, names):
     return found
 
 
+def code_index(sources):
+    """Where each piece of code of the submitted cells is defined, by its code's digest.
+
+    Every top-level statement is compiled on its own (never run) and each function or class
+    in it keyed by :func:`helpers.grading.wire.code_digest` (a class by the sorted digests
+    of its own functions). Returns ({key: statement number}, [statement texts]): the judge
+    matches the objects the student's kernel binds to each name against it, so it reads the
+    text of the code that really runs, not of a decoy ``def`` rebound through ``globals()``.
+    """
+    index, texts = {}, []
+    for src in sources:
+        for keys, text in _cell_code(src):
+            texts.append(text)
+            for key in keys:
+                index[key] = len(texts) - 1
+    return index, texts
+
+
+@functools.lru_cache(maxsize=256)
+def _cell_code(src):
+    """[(code keys, statement text)] of one cell's top-level statements (each cell is
+    compiled once per notebook, not once per judged cell)."""
+    out = []
+    for text, tree in _parsed([src]):
+        for node in tree.body:
+            try:
+                code = compile(ast.Module([node], []), "<cell>", "exec", dont_inherit=True)
+            except (SyntaxError, ValueError, RecursionError, MemoryError, TypeError):
+                continue
+            out.append((tuple(_code_keys(code)), ast.get_source_segment(text, node) or ""))
+    return tuple(out)
+
+
+def _code_keys(code):
+    """The keys of every function and class body nested in ``code``."""
+    keys, todo = [], [code]
+    while todo:
+        c = todo.pop(0)
+        inner = [k for k in c.co_consts if isinstance(k, type(code))]
+        functions = [k for k in inner if k.co_flags & inspect.CO_OPTIMIZED
+                     and (k.co_name == "<lambda>" or not k.co_name.startswith("<"))]
+        if c is not code and c.co_flags & inspect.CO_OPTIMIZED:
+            keys.append(wire.code_digest(c))
+        elif c is not code:                                  # a class body
+            keys.append(wire.class_key(wire.code_digest(k) for k in functions))
+        todo += inner
+    return keys
+
+
 def student_names(source, imports):
     """Names a test cell reads that neither it, the source's imports nor builtins define."""
     tree = ast.parse(source)
@@ -205,9 +256,11 @@ class TrustedKernel:
     def _run_cell(self, source, timeout, submitted):
         names = student_names(source, self.job.imports)
         sources, scope = definitions(submitted, names), static_scope(submitted)
+        index = code_index(submitted)
         try:
             outputs, error = self._run(
-                f"__course_judge__.bind(globals(), {names!r}, {sources!r}, {scope!r})", timeout)
+                f"__course_judge__.bind(globals(), {names!r}, {sources!r}, {scope!r}, {index!r})",
+                timeout)
             if error:
                 return outputs
             return self._run(source, timeout, store_history=True)[0]

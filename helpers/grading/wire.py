@@ -5,8 +5,9 @@ their scalar types (``np.float64``); NumPy
 arrays and scalars as
 ``.npy`` bytes (read back with ``allow_pickle=False``); TensorFlow/Keras tensors as arrays
 marked so that the other side gets a tensor again; lists, tuples and dicts of these (exact
-types only). Anything else stays in the process that made it and crosses as a *handle*, an
-integer: the student's functions, classes, instances, caches of other types. The judge can
+types only); course models that :mod:`helpers.rebuildable` remembers, as the call that made
+them (the student's kernel makes its own copy). Anything else stays in the process that made
+it and crosses as a *handle*, an integer: the student's functions, classes, instances, caches of other types. The judge can
 call a handle, read or set its attributes and items, or pass it back; it never unpickles,
 imports or executes anything the student's kernel sends.
 
@@ -153,7 +154,20 @@ def _local(spec):
             return _HANDLES[spec["h"]]
         except (KeyError, TypeError):
             raise WireError("unknown handle") from None
+    if "recipe" in spec:
+        return _rebuild(spec)
     raise WireError("unknown value on the wire")
+
+
+def _rebuild(spec):
+    """Student side: a course object (a model) made here by the call the judge names
+    (:mod:`helpers.rebuildable`); the judge keeps and judges with its own copy."""
+    import importlib
+    module, name = (str(v) for v in spec["recipe"])
+    if not module.startswith("helpers.") or module.startswith("helpers.grading"):
+        raise WireError(f"{module}.{name} is not a course constructor")
+    fn = getattr(importlib.import_module(module), name)
+    return fn(*decode(spec["args"], _local), **decode(spec["kwargs"], _local))
 
 
 def _namespace():
@@ -164,10 +178,52 @@ def _namespace():
         return vars(__main__)
 
 
+def code_digest(code):
+    """A digest of a code object's bytecode and names, its nested code included.
+
+    Both sides compute it: the student's kernel for the object a name is bound to, the judge
+    for each definition in the notebook's text (compiled, never run), so the judge reads the
+    text of the code that really runs (see :func:`helpers.grading.judge.code_index`).
+    """
+    import hashlib
+    digest, todo = hashlib.sha256(), [code]
+    while todo:
+        c = todo.pop(0)
+        digest.update(c.co_code)
+        digest.update(repr(c.co_names).encode())
+        todo += [k for k in c.co_consts if isinstance(k, type(code))]
+    return digest.hexdigest()[:32]
+
+
+def class_key(digests):
+    """The judge's key of a class: its own functions' digests, sorted."""
+    return "class:" + ",".join(sorted(digests))
+
+
+def code_digests(obj):
+    """{"": digest} of a function's code, {method: digest} of a class's own functions, or
+    {} for anything else."""
+    if isinstance(obj, type):
+        out = {}
+        for key, value in vars(obj).items():
+            value = getattr(value, "__func__", value)
+            parts = [value.fget, value.fset, value.fdel] if isinstance(value, property) else [value]
+            for i, part in enumerate(parts):
+                code = getattr(part, "__code__", None)
+                if isinstance(code, type(code_digest.__code__)):
+                    out[f"{key}.{i}"] = code_digest(code)
+        return out
+    code = getattr(getattr(obj, "__func__", obj), "__code__", None)
+    return {"": code_digest(code)} if isinstance(code, type(code_digest.__code__)) else {}
+
+
 def _perform(req):
     op = req["op"]
     if op == "get":
         return _namespace()[req["name"]]
+    if op == "codes":
+        ns = _namespace()
+        return {name: code_digests(ns[name]) for name in req["names"] if name in ns}
     if op == "drop":
         for hid in req["ids"]:
             _HANDLES.pop(hid, None)
