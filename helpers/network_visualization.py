@@ -45,6 +45,11 @@ RECIPES = {
 }
 
 
+#: The least rank correlation of two calls on the same model and images in the graded
+#: randomization test (a gradient map gives 1.0).
+CONTROL_CORRELATION = 0.99
+
+
 # ----------------------------------------------------------------------------------------
 # Given functions
 # ----------------------------------------------------------------------------------------
@@ -137,9 +142,13 @@ def fooling_run(make_fooling_image, model, X, names, seed=0, judge=None):
     targets = rng.integers(0, 1000, size=len(X))
     fooled, rel_changes, X_fool = [], [], []
     t0 = time.time()
+    # under the grader's judge, the function runs in the student's kernel with its own copy
+    # of the model: its forward passes are not counted here
+    counted = getattr(make_fooling_image, "__course_run__", None) is None
     for i in range(len(X)):
-        counter = CountingModel(model)
-        Xf = np.asarray(make_fooling_image(np.array(X[i:i + 1]), int(targets[i]), counter),
+        counter = CountingModel(model) if counted else None
+        Xf = np.asarray(make_fooling_image(np.array(X[i:i + 1]), int(targets[i]),
+                                           counter or model),
                         np.float32)                     # a copy: X itself is never handed out
         if Xf.shape != X[i:i + 1].shape:
             raise AssertionError(f"make_fooling_image returned shape {Xf.shape}, "
@@ -148,8 +157,9 @@ def fooling_run(make_fooling_image, model, X, names, seed=0, judge=None):
         fooled.append(bool(pred == targets[i]))
         rel_changes.append(float(np.linalg.norm(Xf - X[i:i + 1]) / np.linalg.norm(X[i:i + 1])))
         X_fool.append(Xf[0])
+        passes = f"forward passes {counter.calls:3d}  " if counter else ""
         print(f"{names[i]:13s} -> target {class_name(targets[i]):22s} predicted {class_name(pred):22s} "
-              f"forward passes {counter.calls:3d}  relative L2 change {rel_changes[-1]:.2%}")
+              f"{passes}relative L2 change {rel_changes[-1]:.2%}")
     print(f"fooled {np.mean(fooled):.0%} of {len(X)} images; mean relative L2 change "
           f"{np.mean(rel_changes):.2%} ({time.time() - t0:.0f} s)")
     return targets, fooled, rel_changes, np.stack(X_fool)
@@ -200,7 +210,9 @@ def graded_correlations(notebook_correlations, compute_saliency_maps):
 
     In a grading kernel: runs :func:`randomization_run` here on the six example images with
     the submission's ``compute_saliency_maps`` for the layers of ``RECIPES["randomization"]``;
-    ``notebook_correlations`` is ignored. Elsewhere: returns ``notebook_correlations`` (the
+    ``notebook_correlations`` is ignored. Maps that change between two calls on the same model
+    (rank correlation below :data:`CONTROL_CORRELATION`: random maps, which any randomization
+    changes) raise AssertionError. Elsewhere: returns ``notebook_correlations`` (the
     notebook's dict), or raises AssertionError if it is None.
     """
     if not env.grading_kernel():
@@ -209,7 +221,15 @@ def graded_correlations(notebook_correlations, compute_saliency_maps):
     recipe = RECIPES["randomization"]
     print("graded run: the randomization test run here with your compute_saliency_maps")
     X, y, _ = pretrained.example_images()
-    _, correlations = randomization_run(compute_saliency_maps, pretrained.load_pretrained(), X, y,
+    model = pretrained.load_pretrained()
+    saliency = np.asarray(compute_saliency_maps(X.copy(), y.copy(), model))
+    control = rank_correlation(saliency, compute_saliency_maps(X.copy(), y.copy(), model))
+    print(f"same model again (control): rank correlation {control:+.3f}")
+    if not control >= CONTROL_CORRELATION:     # random maps "pass" the test: they change anyway
+        raise AssertionError(f"the maps of the same model and images differ from call to call "
+                             f"(rank correlation {control:.2f}): a saliency map is a function "
+                             "of the model and the image")
+    _, correlations = randomization_run(compute_saliency_maps, model, X, y, saliency,
                                         layers=recipe["layers"], seed=recipe["seed"])
     return correlations
 

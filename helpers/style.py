@@ -147,6 +147,12 @@ def run_recipe(name, style_transfer, **display):
     return out
 
 
+#: name -> the least relative L2 distance (||x - content|| / ||content||) between a graded
+#: run's returned image and its content image. Feature inversion is graded by how far its
+#: content loss falls, which returning the content image itself would do perfectly; the
+#: reference's inversions from noise end 0.67 and 0.76 away from it.
+NOT_A_COPY = {"inversion": 0.3}
+
 #: The loss names of a history, in the order style_transfer's compute_losses returns them.
 LOSS_NAMES = ("total", "content", "style", "tv")
 
@@ -218,7 +224,8 @@ def graded_histories(name, notebook_runs, style_transfer, functions=None):
     submission's ``style_transfer``, and measures the losses of the start image and of
     each returned image with the submission's loss ``functions`` ({name: function} for
     :data:`LOSS_FUNCTIONS`); the history is {loss: [start, end]} of those measurements, so
-    neither ``notebook_runs`` nor the history style_transfer reports counts.
+    neither ``notebook_runs`` nor the history style_transfer reports counts. A returned image
+    closer to the content image than :data:`NOT_A_COPY` allows raises AssertionError.
     Elsewhere: the histories of ``notebook_runs``, the notebook's {key: (image, history)}
     (or {key: history}) dict; raises AssertionError if it is None.
     """
@@ -238,7 +245,16 @@ def graded_histories(name, notebook_runs, style_transfer, functions=None):
         label, loss, settings = RECIPES[name][key]
         measure = loss_meter(settings, functions)
         start = start_image(settings)
-        first, last = measure(start), measure(returned_image(image, start, label))
+        returned = returned_image(image, start, label)
+        first, last = measure(start), measure(returned)
+        if name in NOT_A_COPY:
+            content = np.asarray(image_input(settings["content_image"], settings["image_size"]))
+            away = float(np.linalg.norm(np.asarray(returned) - content) / np.linalg.norm(content))
+            if away < NOT_A_COPY[name]:
+                raise AssertionError(
+                    f"{label}: the returned image is {away:.0%} (relative L2) away from the "
+                    f"content image; a run from noise ends far from it (at least "
+                    f"{NOT_A_COPY[name]:.0%}): return the image the optimization made")
         print(f"{label}: measured {loss} loss {first[loss]:.4g} at the start, "
               f"{last[loss]:.4g} on the returned image")
         out[key] = {k: [first[k], last[k]] for k in LOSS_NAMES}

@@ -250,6 +250,14 @@ def test_widget_render_without_frontend(ref):
     w = widgets.explore_network_visualization(model, X, y, ["a", "b"],
                                               ref["compute_saliency_maps"], ref["make_fooling_image"])
     assert type(w).__name__ == "VBox"
+    _, target, _, label = w.children[0].children
+    assert target.value == "stingray (6)" and "tarantula (76)" in target.options
+    assert [widgets.class_index(t) for t in ("tarantula (76)", "Tarantula", " 76 ", "1000", "cat")] \
+        == [76, 76, 76, None, None]
+    assert widgets.class_index("crane (517)") == 517              # two classes named 'crane'
+    target.value = "no such class"
+    w.children[0].children[2].click()
+    assert "no class named 'no such class'" in label.value
 
 
 def test_randomized_copy_changes_only_the_top():
@@ -387,6 +395,11 @@ def test_graded_visualizations_and_correlations_ignore_forged_results(monkeypatc
         return np.abs(np.asarray(X)).mean(axis=-1)
     corr = netvis.graded_correlations({"logits": 0.0, "block11_expand_conv": 0.0}, edges)
     assert corr == {"logits": pytest.approx(1.0)}
+
+    def random_maps(X, y, model):            # changes with every call: "passes" by itself
+        return np.random.default_rng().random(np.shape(X)[:3])
+    with pytest.raises(AssertionError, match="differ from call to call"):
+        netvis.graded_correlations(None, random_maps)
     out = capsys.readouterr().out
     assert "graded run: the randomization test run here" in out
     assert "class 76 (tarantula): predicted" in out

@@ -57,6 +57,7 @@ def test_sandbox_view_of_the_disk_and_network(tmp_path):
         repo = {str(REPO)!r}
         print("solutions", os.path.exists(repo + "/solutions"))
         print("helpers", os.path.exists(repo + "/helpers/checks/_compare.py"))
+        print("grading", os.listdir(repo + "/helpers/grading"))
         print("outside", os.path.exists({str(tmp_path)!r} + "/log"))
         for path in (repo + "/helpers/pwned.py", "/etc/pwned", "/usr/pwned"):
             try:
@@ -76,6 +77,7 @@ def test_sandbox_view_of_the_disk_and_network(tmp_path):
     """)
     assert code == 0, out
     assert "solutions False" in out and "helpers True" in out and "outside False" in out
+    assert "grading []" in out               # the grading machinery is hidden from student code
     assert "wrote" not in out and out.count("denied") == 3
     assert f"cwd {sandbox.SANDBOX_WORK} ['mine.txt']" in out
     assert "network no" in out

@@ -553,6 +553,12 @@ def test_graded_histories_ignore_forged_runs(monkeypatch, capsys):
     with pytest.raises(ValueError, match="needs the loss functions"):
         style.graded_histories("texture", forged, lazy)
 
+    def copier(**kwargs):               # "inverts" by returning the content image itself
+        content = style.image_input(kwargs["content_image"], kwargs["image_size"])
+        return style.to_uint8(content), _fake_history(100.0)
+    with pytest.raises(AssertionError, match=r"0% \(relative L2\) away from the content image"):
+        style.graded_histories("inversion", None, copier, functions)
+
 
 def test_graded_histories_measure_the_returned_image(monkeypatch, ref):
     """A style_transfer that reports a falling loss but returns its start image gets the

@@ -163,10 +163,12 @@ def pixel_loops(fn):
     """Line numbers of loops in ``fn`` that iterate over ``range(...)`` (pixel loops).
 
     A loop over a fixed tuple (``for axis in (1, 2)``) is not counted. Returns [] when
-    the source cannot be read (built-ins, lambdas typed at a prompt).
+    the source cannot be read (built-ins, lambdas typed at a prompt). Under the grader's
+    judge the source is the submitted text (``fn.__course_source__``).
     """
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        src = getattr(fn, "__course_source__", None) or inspect.getsource(fn)
+        tree = ast.parse(textwrap.dedent(src))
     except (OSError, TypeError, SyntaxError, IndentationError):
         return []
     found = []

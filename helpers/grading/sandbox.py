@@ -299,7 +299,10 @@ def kernel_command(kernel_cmd, *, workdir, runtime_dir, limits, cgroup, log_path
             if p.is_dir():
                 binds += ["--ro-bind", str(p), str(p)]
         binds += ["--bind", str(workdir), SANDBOX_WORK, "--bind", str(runtime_dir), str(runtime_dir)]
-        inner += [*_PRIVATE_MOUNTS, *_open_parents(binds), "--chdir", SANDBOX_WORK, "--"]
+        # the grading machinery (the judge's trusted measures among it) is not the student's
+        hidden = [a for p in [Path(repo) / "helpers" / "grading"] if p.is_dir()
+                  for a in ("--tmpfs", str(p))]
+        inner += [*_PRIVATE_MOUNTS, *_open_parents(binds), *hidden, "--chdir", SANDBOX_WORK, "--"]
         if uid is not None:
             inner += [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}",
                       "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",

@@ -42,28 +42,48 @@ def render(index, target, model, X, y, names, saliency_fn, fooling_fn, magnify=1
     return fig, dict(saliency=sal, fooling=fool, predicted=predicted, relative_change=rel)
 
 
+def class_index(text):
+    """The class a target box names: 'stingray (6)', 'Stingray' or '6' -> 6; None if none.
+
+    Names are ImageNet's first synonyms (:func:`helpers.pretrained.class_name`), matched
+    without regard to case; where two classes share a name (there are two 'crane's), the
+    box's options carry the index: 'crane (134)'.
+    """
+    from helpers.pretrained import NUM_CLASSES, class_names
+    text = str(text).strip()
+    if text.endswith(")") and "(" in text:
+        text = text[text.rindex("(") + 1:-1].strip()
+    if text.isdigit():
+        return int(text) if int(text) < NUM_CLASSES else None
+    names = [n.lower() for n in class_names()]
+    return names.index(text.lower()) if text.lower() in names else None
+
+
 def explore_network_visualization(model, X, y, names, saliency_fn, fooling_fn):
-    """A widget: image dropdown, target class box, and a button that runs :func:`render`."""
+    """A widget: image dropdown, a target class box (type part of a name: the browser offers
+    the matching classes) and a button that runs :func:`render`."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
     from helpers.pretrained import NUM_CLASSES, class_name
     image = W.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0,
                        description="image")
-    target = W.BoundedIntText(value=6, min=0, max=NUM_CLASSES - 1, description="target")
-    label = W.Label(class_name(6))
+    choices = [f"{class_name(i)} ({i})" for i in range(NUM_CLASSES)]
+    target = W.Combobox(value=choices[6], options=choices, description="target",
+                        placeholder="type a class name")
+    label = W.Label("")
     button = W.Button(description="run")
     out = W.Output()
 
-    def on_target(change):
-        label.value = class_name(change["new"])
-
     def on_run(_):
+        index = class_index(target.value)
+        if index is None:
+            label.value = f"no class named {target.value!r}: type part of a name and pick one"
+            return
+        label.value = ""
         with out:
             out.clear_output(wait=True)
-            fig, info = render(image.value, target.value, model, X, y, names,
-                               saliency_fn, fooling_fn)
+            fig, info = render(image.value, index, model, X, y, names, saliency_fn, fooling_fn)
             plt.show(fig)
 
-    target.observe(on_target, names="value")
     button.on_click(on_run)
-    return W.VBox([W.HBox([image, target, label, button]), out])
+    return W.VBox([W.HBox([image, target, button, label]), out])
