@@ -76,6 +76,28 @@ def test_feedback_does_not_leak_hidden_tests(demo_run):
             assert not leaked, f"{page} shows hidden test lines: {leaked[:2]}"
 
 
+def test_feedback_drops_hidden_lines_from_every_output():
+    """A warning raised in a hidden line prints that line to stderr, and a student's function
+    can print the stack that called it: feedback keeps the outputs but not those lines."""
+    from nbformat.v4 import new_code_cell, new_output
+
+    from helpers.grading.course import HideHiddenTracebacks
+    cell = new_code_cell("check(f)\n### BEGIN HIDDEN TESTS\n"
+                         "assert abs(float(_secret)) < 1e-12, 'the message'\n"
+                         "### END HIDDEN TESTS\n")
+    cell.outputs = [
+        new_output("stream", name="stderr", text="x.py:7: ComplexWarning: discards\n"
+                   "  assert abs(float(_secret)) < 1e-12, 'the message'\n"),
+        new_output("execute_result", data={"text/plain": "assert abs(float(_secret)) < 1e-12, "
+                                                         "'the message'\nkept"}, execution_count=1),
+        new_output("stream", name="stdout", text=["check(f) passed\n"]),
+    ]
+    cell, _ = HideHiddenTracebacks().preprocess_cell(cell, {}, 0)
+    assert cell.outputs[0].text == "x.py:7: ComplexWarning: discards\n"
+    assert cell.outputs[1].data["text/plain"] == "kept"
+    assert cell.outputs[2].text == "check(f) passed\n"          # visible lines stay
+
+
 def test_release_has_no_solutions_or_hidden_tests():
     for nb in (REPO / "notebooks").glob("*/*.ipynb"):
         text = nb.read_text(encoding="utf-8")

@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from helpers.authoring import solution_namespace  # noqa: E402
 from helpers.checks import lstm_captioning as L  # noqa: E402
+from helpers.checks._captioning import hidden_loss_case, small_model_case  # noqa: E402
 from helpers.checks import rnn_captioning as R  # noqa: E402
 
 PREAMBLE = """
@@ -80,6 +81,12 @@ def _model_cases(ns, cell_type, out):
     cls = ns["CaptioningRNN"]
     model, features, captions = R.model_fixed_case(cls, cell_type)
     out[f"captioning_loss/{cell_type}/loss"] = np.float64(model.loss(features, captions)[0])
+    # the loss where the gradients are checked, and on the hidden case (padded captions):
+    # a loss that is right only on cs231n's fixed case (a constant) fails there
+    model, features, captions = small_model_case(cls, cell_type)
+    out[f"captioning_loss/{cell_type}_small/loss"] = np.float64(model.loss(features, captions)[0])
+    model, features, captions = hidden_loss_case(cls, cell_type)
+    out[f"captioning_loss/{cell_type}_hidden/loss"] = np.float64(model.loss(features, captions)[0])
     softmax, affine = ns["temporal_softmax_loss"], ns["affine_forward"]
     out[f"captioning_loss/{cell_type}/loss~no_mask"] = _patched_loss(
         ns, cell_type, temporal_softmax_loss=lambda x, y, mask: softmax(x, y, np.ones_like(mask)))

@@ -14,10 +14,13 @@
 """
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from ._compare import load_expected as _load_expected
-from ._compare import as_array, call, expect_close, expect_shape, fail, passed, rel_error
+from ._compare import (as_array, call, expect_close, expect_finite, expect_shape, fail, passed,
+                       rel_error)
 from ._numpy_only import answer_key, check_numpy_only
 
 #: The functions students write in the captioning quizzes: each is judged by its own check,
@@ -152,15 +155,36 @@ class Outputs:
         if run is None:
             return [self(v) for v in values]
         return _in_batches(values, lambda chunk: run(
-            __name__, "call_many", [self._arglist(v) for v in chunk], self.k))
+            __name__, "call_many", [self._arglist(v) for v in chunk], self.k), one=self)
 
 
-def _in_batches(values, ask):
+#: How many points of each batch the judge asks for again, one plain call each, at random.
+AUDITS = 2
+_AUDIT_RNG = random.SystemRandom()
+
+
+def _in_batches(values, ask, one):
     """``ask(chunk)`` for each chunk of :data:`BATCH` values, the answers joined in order:
-    under the judge, one request to the student's kernel per chunk."""
+    under the judge, one request to the student's kernel per chunk.
+
+    The batch runs course code in the student's kernel, where a submission can replace it;
+    so :data:`AUDITS` points of each chunk, drawn here at random, are asked again through
+    ``one(value)`` (a plain call of the student's function) and must agree exactly.
+    """
     out = []
     for s in range(0, len(values), BATCH):
-        out += ask(values[s:s + BATCH])
+        chunk = values[s:s + BATCH]
+        answers = list(ask(chunk))
+        if len(answers) != len(chunk):
+            raise AssertionError(f"{len(answers)} answers for {len(chunk)} evaluations")
+        for j in _AUDIT_RNG.sample(range(len(chunk)), min(AUDITS, len(chunk))):
+            again, batched = (np.asarray(a, np.float64) for a in (one(chunk[j]), answers[j]))
+            if again.shape != batched.shape or not np.allclose(again, batched, rtol=1e-12,
+                                                               atol=0, equal_nan=True):
+                raise AssertionError("your kernel's answers for a batch of evaluations disagree "
+                                     "with your function's own answer at the same point (were "
+                                     "the course's helpers in your kernel changed?)")
+        out += answers
     return out
 
 
@@ -240,6 +264,14 @@ _LOSS_MISTAKES = {
 HIDDEN_LOSS_SEED = {"rnn": 3, "lstm": 4}
 
 
+def hidden_loss_case(model_class, cell_type="rnn"):
+    """The hidden loss case: :func:`small_model_case` with its own seed, every caption padded
+    with two <NULL>. Returns (model, features, captions)."""
+    model, features, captions = small_model_case(model_class, cell_type, seed=HIDDEN_LOSS_SEED[cell_type])
+    captions[:, -2:] = model._null
+    return model, features, captions
+
+
 def model_loss(model, features, captions, name):
     """(loss as a float, grads) of ``model.loss`` on fresh copies of the inputs."""
     result = unpack(call_fresh(model.loss, features, captions, fn_name=name), 2, name, "loss, grads")
@@ -258,12 +290,19 @@ def numeric_param_gradient(model, pname, features, captions):
             if run is None:
                 return losses_with_param(model, pname, values, features, captions)
             return _in_batches(values, lambda chunk: run(
-                __name__, "losses_with_param", pname, chunk, features, captions))
+                __name__, "losses_with_param", pname, chunk, features, captions),
+                one=lambda v: losses_with_param(model, pname, [v], features, captions)[0])
     return eval_numerical_gradient(Losses(), np.array(model.params[pname], dtype=np.float64, copy=True))
 
 
-def _check_gradients(model, features, captions, name, where=""):
-    _, grads = model_loss(model, features, captions, name)
+def _check_gradients(model, features, captions, name, where="", want_loss=None):
+    """Every parameter's gradient against the numeric gradient of the model's own loss; the
+    loss itself against ``want_loss`` (the reference's, on these inputs), so a loss that is
+    right elsewhere but constant here (numeric gradients 0) cannot pass with zero gradients."""
+    loss, grads = model_loss(model, features, captions, name)
+    if want_loss is not None:
+        expect_close(np.float64(loss), want_loss, f"loss{where}", name, tol=FWD_TOL,
+                     hint="The loss is right on cs231n's fixed case but not on these inputs.")
     if not isinstance(grads, dict):
         fail(name, f"grads should be a dict of parameter name -> gradient, got {type(grads).__name__}.")
     worst = 0.0
@@ -272,8 +311,9 @@ def _check_gradients(model, features, captions, name, where=""):
             fail(name, f"grads has no entry {pname!r}.", "Return a gradient for every parameter in self.params.")
         numeric = numeric_param_gradient(model, pname, features, captions)
         arr = expect_shape(grads[pname], numeric.shape, f"grads[{pname!r}]", name)
+        expect_finite(arr, f"grads[{pname!r}]", name)
         err = rel_error(arr, numeric)
-        if err > GRAD_TOL:
+        if not err <= GRAD_TOL:                           # a NaN error fails too
             fail(name, f"grads[{pname!r}] does not match the numeric gradient{where} (rel. error {err:.2g}).",
                  "Go through the backward passes in the reverse order of the forward ones; "
                  "every parameter's gradient comes from its own layer's backward.")
@@ -290,9 +330,9 @@ def check_captioning_loss(model_class, cell_type="rnn", quiz=QUIZ, case="public"
     name = "CaptioningRNN.loss"
     numpy_only(model_class, name, "the model's loss and gradients")
     if case == "hidden":
-        model, features, captions = small_model_case(model_class, cell_type, seed=HIDDEN_LOSS_SEED[cell_type])
-        captions[:, -2:] = model._null                 # every caption padded with two <NULL>
-        worst, count = _check_gradients(model, features, captions, name, " (other data)")
+        model, features, captions = hidden_loss_case(model_class, cell_type)
+        want = expected("captioning_loss", f"{cell_type}_hidden", quiz)["loss"]
+        worst, count = _check_gradients(model, features, captions, name, " (other data)", want)
         padded, _ = model_loss(model, features, captions, name)
         short, _ = model_loss(model, features, captions[:, :-2], name)
         if not np.isclose(padded, short):
@@ -311,7 +351,8 @@ def check_captioning_loss(model_class, cell_type="rnn", quiz=QUIZ, case="public"
     expect_close(np.float64(loss), exp["loss"], "loss", name, tol=FWD_TOL,
                  mistakes=mistakes_for(exp, "loss", _LOSS_MISTAKES))
     err_cs231n = abs(loss - CS231N_LOSS[cell_type]) / CS231N_LOSS[cell_type]
-    worst, count = _check_gradients(*small_model_case(model_class, cell_type), name)
+    worst, count = _check_gradients(*small_model_case(model_class, cell_type), name,
+                                    want_loss=expected("captioning_loss", f"{cell_type}_small", quiz)["loss"])
     return passed(name, f"loss {loss:.11g} matches cs231n's {CS231N_LOSS[cell_type]} "
                         f"(rel. error {err_cs231n:.1e}); all {count} gradients match numeric "
                         f"ones (max rel. error {worst:.1e}).")

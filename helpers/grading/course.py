@@ -144,18 +144,45 @@ from nbgrader.preprocessors import NbGraderPreprocessor  # noqa: E402  (after he
 
 
 class HideHiddenTracebacks(NbGraderPreprocessor):
-    """In feedback, keep only ``Error: message`` for failures in hidden-test cells.
+    """In feedback, keep only ``Error: message`` for failures in hidden-test cells, and no
+    line of their hidden source in any output.
 
-    A traceback would print the hidden test's source lines; the assertion
-    message (written for the student) is kept.
+    A traceback would print the hidden test's source lines; the assertion message (written
+    for the student) is kept. A warning raised in a hidden line (Python prints the line with
+    it), or a stack a student's function prints, would too: every output line that is a
+    line of the hidden tests is dropped.
     """
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code" and "BEGIN HIDDEN TESTS" in cell.source:
+            hidden = hidden_lines(cell.source)
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
                     out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+                elif out.get("output_type") == "stream":
+                    out["text"] = _without(out.get("text", ""), hidden)
+                elif isinstance(out.get("data"), dict) and "text/plain" in out["data"]:
+                    out["data"]["text/plain"] = _without(out["data"]["text/plain"], hidden)
         return cell, resources
+
+
+def hidden_lines(source):
+    """The non-blank lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``,
+    stripped."""
+    lines, inside = set(), False
+    for line in source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif inside and line.strip():
+            lines.add(line.strip())
+    return lines
+
+
+def _without(text, lines):
+    text = "".join(text) if isinstance(text, list) else str(text)
+    return "".join(l for l in text.splitlines(keepends=True) if l.strip() not in lines)
 
 
 def limits_for(assignment, solutions=SOLUTIONS, **overrides):

@@ -1,0 +1,175 @@
+"""Whole assignments graded through the judge: what a submission's kernel says or patches
+gains nothing on the trusted side. Each test grades one notebook with the real grader
+(25-100 s each). The judge's parts are tested in tests/test_judge.py; attacks on conv_1x1
+in tests/test_hostile.py.
+"""
+import json
+
+import pytest
+
+def _graded_releases(tmp_path, assignment, students):
+    """{student: (score, max_score)}: the blank release of ``assignment`` per student, with
+    ``students[student] = (cells, patch)``: cells {grade_id: source} replace solution cells,
+    ``patch`` (or None) runs as a cell right after the first code cell. One real grading run."""
+    import shutil
+
+    import nbformat
+    from helpers.grading import batch
+    from tests.conftest import REPO
+    for student, (cells, patch) in students.items():
+        nb = nbformat.read(REPO / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
+        for cell in nb.cells:
+            cell.source = cells.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source)
+        if patch:
+            first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+            nb.cells.insert(first + 1, nbformat.v4.new_code_cell(patch))
+        (tmp_path / "sub" / student / assignment).mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "sub" / student / assignment / f"{assignment}.ipynb")
+    batch.grade(tmp_path / "sub", work=tmp_path / "work", names=[assignment],
+                feedback=False, workers=1, log=lambda *a, **k: None)
+    out = {}
+    for student in students:
+        r = json.loads((tmp_path / "work" / "results" / student / f"{assignment}.json").read_text())
+        out[student] = (r["score"], r["max_score"])
+    shutil.rmtree(tmp_path / "work", ignore_errors=True)
+    return out
+
+
+def test_rnn_captioning_gradients_cannot_be_faked_through_the_kernel(tmp_path):
+    """Numeric gradients under the judge (red team): course code that evaluates a batch in
+    the student's kernel, replaced there to answer every point alike, is caught by plain
+    calls at random points; a loss right only on cs231n's fixed case (constant, zero
+    gradients) fails where the gradients are checked; NaN gradients fail. Correct forward
+    passes keep their 3 points, zero backward passes earn nothing."""
+    from hostile_captioning import (CONSTANT_BATCHES, CONSTANT_LOSS, FORWARD, NAN_GRADIENTS,
+                                    ZERO_BACKWARD)
+    zeros = {**FORWARD, **ZERO_BACKWARD}
+    got = _graded_releases(tmp_path, "rnn_captioning", {
+        "batches": (zeros, CONSTANT_BATCHES),
+        "constant": (CONSTANT_LOSS, None),
+        "nan": ({**zeros, **NAN_GRADIENTS}, None)})
+    assert got == {"batches": (3.0, 18.0), "constant": (0.0, 18.0), "nan": (3.0, 18.0)}
+
+
+def _patched_release_score(tmp_path, assignment, patch_source, before=None):
+    """(score, max_score) of ``assignment``'s blank release with ``patch_source`` run as a
+    cell right after its first code cell (or right before the cell whose grade_id is
+    ``before``), graded by the real grader."""
+    import shutil
+
+    import nbformat
+    from helpers.grading import batch
+    from tests.conftest import REPO
+    nb = nbformat.read(REPO / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
+    patch = nbformat.v4.new_code_cell(patch_source)
+    patch["id"] = "patch"
+    if before:
+        at = next(i for i, c in enumerate(nb.cells)
+                  if c.metadata.get("nbgrader", {}).get("grade_id") == before)
+    else:
+        at = 1 + next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells.insert(at, patch)
+    (tmp_path / "sub" / "mallory" / assignment).mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "sub" / "mallory" / assignment / f"{assignment}.ipynb")
+    batch.grade(tmp_path / "sub", work=tmp_path / "work", names=[assignment],
+                feedback=False, workers=1, log=lambda *a, **k: None)
+    result = json.loads((tmp_path / "work" / "results" / "mallory" / f"{assignment}.json").read_text())
+    shutil.rmtree(tmp_path / "work", ignore_errors=True)
+    return result["score"], result["max_score"]
+
+
+def test_rnn_captioning_patched_in_the_students_kernel_scores_what_the_blank_release_does(tmp_path):
+    """rnn_captioning's tests run in the judge (its two training runs stay in the kernel,
+    behind the guard): a blank release whose first cell turns every checker, numeric
+    gradient and graded run of the student's kernel into a pass still scores 0."""
+    patch = (
+        "import helpers.checks.rnn_captioning as _c, helpers.checks._captioning as _k, helpers.captioning as _h\n"
+        "for _m in (_c, _k):\n"
+        "    for _n in list(vars(_m)):\n"
+        "        if _n.startswith(('check_', 'expect', 'eval_numerical')):\n"
+        "            setattr(_m, _n, lambda *a, **k: 0.0)\n"
+        "_h.graded_overfit_loss = lambda *a, **k: 0.0\n"
+        "_h.graded_bleu = lambda *a, **k: 1.0\n")
+    assert _patched_release_score(tmp_path, "rnn_captioning", patch) == (0.0, 18.0)
+
+
+def test_network_visualization_patched_in_the_students_kernel_scores_what_the_blank_release_does(
+        tmp_path):
+    """network_visualization's tests run in the judge; the models they pass to the student's
+    functions are made again in the student's kernel (helpers.rebuildable). A blank release
+    that turns every checker and graded run of its kernel into a pass, and makes every course
+    model it is given predict class 0 with a huge margin, and turns the guard's tokens and the
+    wire's answers into forged passes (an input transformer, which beats the guard), still
+    scores 0."""
+    patch = (
+        "import re, numpy as np, tensorflow as tf\n"
+        "def _forge(lines):\n"
+        "    text = ''.join(lines)\n"
+        "    toks = re.findall(r'grader-[0-9a-f]{24}', text)\n"
+        "    if toks:\n"
+        "        return ['print(%r)\\n' % '\\n'.join(toks)]\n"
+        "    if '__course_wire__' in text:\n"
+        "        return ['from IPython.display import publish_display_data as _p\\n',\n"
+        "                \"_p({'application/vnd.course.bridge+json': '{\\\"ok\\\": true}'})\\n\"]\n"
+        "    return lines\n"
+        "get_ipython().input_transformers_post.append(_forge)\n"
+        "import helpers.checks.network_visualization as _c, helpers.network_visualization as _n\n"
+        "import helpers.pretrained as _pt\n"
+        "for _k in list(vars(_c)):\n"
+        "    if _k.startswith('check_'):\n"
+        "        setattr(_c, _k, lambda *a, **k: None)\n"
+        "_c.norm_error = lambda *a, **k: 0.0\n"
+        "_n.graded_correlations = lambda *a, **k: {'logits': 0.0, 'block11_expand_conv': 0.0}\n"
+        "_n.graded_fooling = lambda *a, **k: ([True] * 6, [0.0] * 6)\n"
+        "_n.graded_visualizations = lambda *a, **k: {76: (None, np.eye(1000)[76]),\n"
+        "                                            366: (None, np.eye(1000)[366])}\n"
+        "_rigged = lambda *a, **k: (lambda x, training=False: tf.one_hot([0] * len(x), 1000) * 1e6)\n"
+        "_c.tiny_model = _pt.load_pretrained = _pt.fresh_pretrained = _rigged\n")
+    assert _patched_release_score(tmp_path, "network_visualization", patch) == (0.0, 15.0)
+
+
+#: A style_transfer that does not optimize (it returns the content image) with loss
+#: functions that report a 1000x drop: high for the first image measured, low for the next.
+LAZY_STYLE = """
+from helpers import style as _style
+_calls = {}
+def _lie(key):
+    _calls[key] = _calls.get(key, 0) + 1
+    return 1000.0 if _calls[key] % 2 else 1.0
+def extract_features(x, model):
+    return list(model(x, training=False))
+def gram_matrix(features, normalize=True):
+    import tensorflow as tf
+    f = tf.reshape(features, (-1, features.shape[-1]))
+    return tf.matmul(f, f, transpose_a=True) / tf.cast(tf.size(features), tf.float32)
+def content_loss(content_weight, content_current, content_original):
+    return 0.0 if float(content_weight) == 0 else _lie("content")
+def style_loss(feats, style_layers, style_targets, style_weights):
+    return _lie("style")
+def tv_loss(img, tv_weight):
+    return 0.0
+def style_transfer(content_image, style_image, image_size, style_size, content_layer,
+                   content_weight, style_layers, style_weights, tv_weight, init_random=False,
+                   **kwargs):
+    image = _style.to_uint8(_style.image_input(content_image, image_size))
+    return image, {"total": [1000.0, 1.0], "content": [1000.0, 1.0], "style": [1000.0, 1.0],
+                   "tv": [0.0, 0.0]}
+"""
+
+
+def test_style_transfer_quality_is_measured_by_the_judge_not_by_the_submission(tmp_path):
+    """style_transfer's graded runs are measured with the grader's own losses on the images
+    they return: a run that does not optimize, with loss functions that report a 1000x drop
+    on the graded measurements, earns none of the 4 quality points (nor any other)."""
+    assert _patched_release_score(tmp_path, "style_transfer", LAZY_STYLE,
+                                  before="style_transfer_pairs_quality") == (0.0, 13.0)
+
+
+def test_the_judges_style_losses_pass_the_quizs_checks():
+    """The losses the judge measures graded runs with are the quiz's own definitions."""
+    pytest.importorskip("tensorflow")
+    from helpers.checks import style_transfer as checks
+    from helpers.grading.style_meter import style_losses
+    losses = style_losses()
+    for name in ("content_loss", "gram_matrix", "style_loss", "tv_loss", "extract_features"):
+        getattr(checks, f"check_{name}")(losses[name])
