@@ -11,7 +11,8 @@ and scores are then computed here, where the student's code cannot reach them.
 Course objects cannot be passed *into* student code (a test passes data, a handle the
 student's code returned, or a course model made by a :mod:`helpers.rebuildable` constructor,
 which the student's kernel makes again from the same call); course code that must run next
-to the student's code, a training loop, runs there through :meth:`Remote.__course_run__` and only its result comes back.
+to the student's code, a training loop, runs there through :meth:`Remote.__course_run__` and
+only its result comes back.
 """
 from __future__ import annotations
 
