@@ -1,6 +1,7 @@
 """The GAN replay (helpers.gan_replay): correct code in other spellings replays the recipe,
 each mistake does not, and the stored full-run scores are what the recipe really reaches."""
 import json
+import os
 import sys
 
 import keras
@@ -141,9 +142,16 @@ def test_graded_score_replays_then_trains_only_what_differs(monkeypatch, capsys)
 SCORE_DRIFT = 0.08
 
 
+#: The recipes whose stored score every test run checks with a fresh full run. The DCGAN's
+#: (about 7 of the 10 CPU minutes) is checked when COURSE_SLOW_TESTS=1: its replay sketch,
+#: checked every run above, already shows that the recipe trains as recorded.
+FULL_RUNS = ("vanilla GAN", "LSGAN") + (("DCGAN",) if os.environ.get("COURSE_SLOW_TESTS") == "1" else ())
+
+
 def test_stored_scores_are_the_recipes_full_runs(monkeypatch):
-    """Trains all three graded recipes in full from the solution (about 12 CPU minutes): the
-    scores a replayed submission is given are what the recipe reaches today."""
+    """Trains the graded recipes of FULL_RUNS in full from the solution (about 3 CPU minutes,
+    10 with the DCGAN): the scores a replayed submission is given are what the recipe
+    reaches today."""
     from test_gans import (DC_CONFIDENT, DC_DIGITS, DC_REFERENCE_CONFIDENT, DC_REFERENCE_DIGITS, GAN_CONFIDENT,
                            GAN_DIGITS, GAN_REFERENCE_CONFIDENT, GAN_REFERENCE_DIGITS, LS_RECOGNIZABLE)
     monkeypatch.setenv("COURSE_GRADING", "1")
@@ -153,6 +161,8 @@ def test_stored_scores_are_the_recipes_full_runs(monkeypatch):
                "LSGAN": (0, 0, LS_RECOGNIZABLE),
                "DCGAN": (max(DC_CONFIDENT, DC_REFERENCE_CONFIDENT), max(DC_DIGITS, DC_REFERENCE_DIGITS), 0)}
     for label, (confident, digits, recognizable) in targets.items():
+        if label not in FULL_RUNS:
+            continue
         fresh = gan_training.graded_score(label, None, sample_noise=NS["sample_noise"], **TOOL.fns_for(label, NS))
         assert "replayed" not in fresh
         for name, score in (("fresh", fresh), ("stored", stored[label])):

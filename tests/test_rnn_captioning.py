@@ -585,6 +585,19 @@ def test_hidden_model_checks_name_their_mistakes(ref):
     with pytest.raises(CheckFailed, match="divide the summed loss by N"):
         checks.check_captioning_loss(NotAveraged, case="hidden")
 
+    class NaNGradients(ref["CaptioningRNN"]):        # a NaN error is not above a tolerance
+        def loss(self, features, captions):
+            loss, grads = super().loss(features, captions)
+            return loss, {k: np.full(np.shape(v), np.nan) for k, v in grads.items()}
+    with pytest.raises(CheckFailed, match=r"grads\['W_embed'\] holds NaN"):
+        checks.check_captioning_loss(NaNGradients)
+
+    class Constant(ref["CaptioningRNN"]):             # cs231n's value, constant elsewhere
+        def loss(self, features, captions):
+            return checks.CS231N_LOSS["rnn"], {k: np.zeros_like(v) for k, v in self.params.items()}
+    with pytest.raises(CheckFailed, match="right on cs231n's fixed case but not on these inputs"):
+        checks.check_captioning_loss(Constant)
+
 
 def test_layers_from_tensorflow_or_stored_answers_earn_nothing():
     import tensorflow as tf
