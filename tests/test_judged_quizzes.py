@@ -7,10 +7,12 @@ import json
 
 import pytest
 
-def _graded_releases(tmp_path, assignment, students):
+
+def _graded_releases(tmp_path, assignment, students, before=None):
     """{student: (score, max_score)}: the blank release of ``assignment`` per student, with
     ``students[student] = (cells, patch)``: cells {grade_id: source} replace solution cells,
-    ``patch`` (or None) runs as a cell right after the first code cell. One real grading run."""
+    ``patch`` (or None) runs as a cell right after the first code cell (or right before the
+    cell whose grade_id is ``before``). One real grading run."""
     import shutil
 
     import nbformat
@@ -21,8 +23,11 @@ def _graded_releases(tmp_path, assignment, students):
         for cell in nb.cells:
             cell.source = cells.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source)
         if patch:
-            first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-            nb.cells.insert(first + 1, nbformat.v4.new_code_cell(patch))
+            at = 1 + next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+            if before:
+                at = next(i for i, c in enumerate(nb.cells)
+                          if c.metadata.get("nbgrader", {}).get("grade_id") == before)
+            nb.cells.insert(at, nbformat.v4.new_code_cell(patch))
         (tmp_path / "sub" / student / assignment).mkdir(parents=True)
         nbformat.write(nb, tmp_path / "sub" / student / assignment / f"{assignment}.ipynb")
     batch.grade(tmp_path / "sub", work=tmp_path / "work", names=[assignment],
@@ -33,6 +38,12 @@ def _graded_releases(tmp_path, assignment, students):
         out[student] = (r["score"], r["max_score"])
     shutil.rmtree(tmp_path / "work", ignore_errors=True)
     return out
+
+
+def _patched_release_score(tmp_path, assignment, patch_source, before=None):
+    """(score, max_score) of ``assignment``'s blank release with one patch cell (see
+    :func:`_graded_releases`)."""
+    return _graded_releases(tmp_path, assignment, {"mallory": ({}, patch_source)}, before)["mallory"]
 
 
 def test_rnn_captioning_gradients_cannot_be_faked_through_the_kernel(tmp_path):
@@ -46,33 +57,6 @@ def test_rnn_captioning_gradients_cannot_be_faked_through_the_kernel(tmp_path):
         "batches": ({**FORWARD, **ZERO_BACKWARD}, CONSTANT_BATCHES),
         "constant": (CONSTANT_LOSS, None)})
     assert got == {"batches": (3.0, 18.0), "constant": (0.0, 18.0)}
-
-
-def _patched_release_score(tmp_path, assignment, patch_source, before=None):
-    """(score, max_score) of ``assignment``'s blank release with ``patch_source`` run as a
-    cell right after its first code cell (or right before the cell whose grade_id is
-    ``before``), graded by the real grader."""
-    import shutil
-
-    import nbformat
-    from helpers.grading import batch
-    from tests.conftest import REPO
-    nb = nbformat.read(REPO / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
-    patch = nbformat.v4.new_code_cell(patch_source)
-    patch["id"] = "patch"
-    if before:
-        at = next(i for i, c in enumerate(nb.cells)
-                  if c.metadata.get("nbgrader", {}).get("grade_id") == before)
-    else:
-        at = 1 + next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-    nb.cells.insert(at, patch)
-    (tmp_path / "sub" / "mallory" / assignment).mkdir(parents=True)
-    nbformat.write(nb, tmp_path / "sub" / "mallory" / assignment / f"{assignment}.ipynb")
-    batch.grade(tmp_path / "sub", work=tmp_path / "work", names=[assignment],
-                feedback=False, workers=1, log=lambda *a, **k: None)
-    result = json.loads((tmp_path / "work" / "results" / "mallory" / f"{assignment}.json").read_text())
-    shutil.rmtree(tmp_path / "work", ignore_errors=True)
-    return result["score"], result["max_score"]
 
 
 def test_rnn_captioning_patched_in_the_students_kernel_scores_what_the_blank_release_does(tmp_path):
