@@ -7,8 +7,8 @@ arrays and scalars as
 marked so that the other side gets a tensor again; lists, tuples and dicts of these (exact
 types only); course models that :mod:`helpers.rebuildable` remembers, as the call that made
 them (the student's kernel makes its own copy). Anything else stays in the process that made
-it and crosses as a *handle*, an integer: the student's functions, classes, instances, caches of other types. The judge can
-call a handle, read or set its attributes and items, or pass it back; it never unpickles,
+it and crosses as a *handle*, an integer: the student's functions, classes, instances, caches
+of other types. The judge can call a handle, read or set its attributes and items, or pass it back; it never unpickles,
 imports or executes anything the student's kernel sends.
 
 This one file runs on both sides. The judge imports it (:mod:`helpers.grading.bridge`); the
