@@ -19,6 +19,13 @@ notebook's training cell, so nothing is trained twice. The notebook's training c
 training when graded (``env.GRADING``), so autograding takes about the same time as before.
 The validation images and masks always come from :func:`validation_data` (helpers), never
 from notebook globals.
+
+**Under the grader's judge** the test cell runs in a trusted kernel and ``build_fcn`` is a
+proxy of the student's function: each network is trained in the student's kernel
+(:func:`train_graded` through ``__course_run__``) and stays there; the judge sends it images
+and gets argmax masks back as data, and computes the IoUs itself. The fresh images of the
+hidden test come from a seed drawn anew on every run (:data:`FRESH`), so no kernel can know
+their masks in advance: a model must segment them.
 """
 from __future__ import annotations
 
@@ -32,8 +39,9 @@ RECIPE = {"num_train": 1500, "data_seed": 0, "epochs": 3, "batch_size": 32,
           "learning_rate": 3e-3, "seed": 0}
 #: The validation set the quality test scores: 300 images of load_shapes(seed=0)'s val split.
 VALIDATION = {"num_val": 300, "seed": 0}
-#: The fresh images of the hidden test: 200 images of load_shapes(seed=5)'s val split.
-FRESH = {"num_val": 200, "seed": 5}
+#: The fresh images of the hidden test: 200 images of the val split of a seed drawn anew on
+#: every call (``seed: None``; a number fixes it).
+FRESH = {"num_val": 200, "seed": None}
 
 
 def training_data():
@@ -47,11 +55,21 @@ def validation_data(fresh=False):
 
     fresh=False: the notebook's 300 validation images (the val split of seed 0, the same as
     ``load_shapes(num_train=1500, num_val=300, seed=0)`` returns); fresh=True: 200 images of
-    another seed (5), never seen during development. Generated anew on every call.
+    a seed drawn at random on this call (:data:`FRESH`), never seen during development and
+    unknown to the student's kernel. Generated anew on every call.
     """
+    return _images(fresh)[:2]
+
+
+def _images(fresh):
+    """(x, y, seed) of :func:`validation_data`."""
     spec = FRESH if fresh else VALIDATION
-    d = segmentation.load_shapes(num_train=0, num_val=spec["num_val"], seed=spec["seed"])
-    return d["x_val"], d["y_val"]
+    seed = spec["seed"]
+    if seed is None:
+        import secrets
+        seed = 1000 + secrets.randbelow(2**31)       # not 0 or 5: the sets development saw
+    d = segmentation.load_shapes(num_train=0, num_val=spec["num_val"], seed=seed)
+    return d["x_val"], d["y_val"], seed
 
 
 def _progress_callback(total, desc):
@@ -125,14 +143,26 @@ def graded_models(notebook_results, build_fcn):
             models = None
         return env.notebook_result(models, "no trained FCNs in `results`: run the training "
                                    "cell above (it needs build_fcn) first")
-    print(f"graded run: both FCNs trained here from your build_fcn ({RECIPE['epochs']} epochs of "
+    print(f"graded run: both FCNs trained again from your build_fcn ({RECIPE['epochs']} epochs of "
           f"{RECIPE['num_train']} images, batch {RECIPE['batch_size']}, seed {RECIPE['seed']})")
-    x_train, y_train = training_data()
+    # under the grader's judge build_fcn is a proxy: the networks are trained in the student's
+    # kernel and stay there (the judge sees only the masks they predict)
+    run_there = getattr(build_fcn, "__course_run__", None)
     models = {}
     for skips in (True, False):
-        models[skips], seconds, cpu = train_fcn(build_fcn, skips, x_train, y_train, progress=False)
-        print(f"skips={skips!s:5}: trained in {seconds:.0f} s ({cpu:.0f} s CPU)")
+        if run_there is None:
+            models[skips], seconds, cpu = train_graded(build_fcn, skips)
+        else:
+            models[skips], seconds, cpu = run_there(__name__, "train_graded", skips)
+        print(f"skips={skips!s:5}: trained in {float(seconds):.0f} s ({float(cpu):.0f} s CPU)")
     return models
+
+
+def train_graded(build_fcn, skips):
+    """One network of the graded run: :func:`train_fcn` with :data:`RECIPE` on
+    :func:`training_data`, no progress bar. Returns (model, wall seconds, CPU seconds)."""
+    x_train, y_train = training_data()
+    return train_fcn(build_fcn, skips, x_train, y_train, progress=False)
 
 
 def validation_ious(models, fresh=False):
@@ -140,11 +170,14 @@ def validation_ious(models, fresh=False):
 
     Inputs:
     - models: {skips: model}, a model mapping (N, 64, 64, 3) images to (N, 64, 64, K) logits.
-    - fresh: score the 200 fresh images (seed 5) instead of the 300 validation images.
+    - fresh: score 200 fresh images (a seed drawn on this call, printed) instead of the 300
+      validation images.
 
     Returns {skips: float}.
     """
     from helpers.checks.upsampling_fcn import predict_masks, reference_mean_iou
-    x, y = validation_data(fresh)
+    x, y, seed = _images(fresh)
+    if fresh:
+        print(f"fresh images: {len(x)} of seed {seed} (drawn anew on every run)")
     return {s: reference_mean_iou(y, predict_masks(m, x), segmentation.NUM_CLASSES)
             for s, m in models.items()}

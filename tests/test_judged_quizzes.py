@@ -154,3 +154,59 @@ def test_the_judges_style_losses_pass_the_quizs_checks():
     losses = style_losses()
     for name in ("content_loss", "gram_matrix", "style_loss", "tv_loss", "extract_features"):
         getattr(checks, f"check_{name}")(losses[name])
+
+
+#: A cell that beats the guard (defence in depth, not a grade's ground): an input transformer
+#: that answers the guard's restore-and-check cells with their end tokens, running none of
+#: them, and drops the restore from the cell that installs the wire before a judged test.
+SKIP_THE_GUARD = (
+    "import re\n"
+    "def _skip(lines):\n"
+    "    text = ''.join(lines)\n"
+    "    if '__course_wire__' in text:\n"
+    "        return [l for l in text.splitlines(True) if 'guard.restore(' not in l]\n"
+    "    toks = re.findall(r'grader-[0-9a-f]{24}', text)\n"
+    "    return ['print(%r)\\n' % '\\n'.join(toks)] if toks else lines\n"
+    "get_ipython().input_transformers_post.append(_skip)\n")
+
+#: A correct upsampling_fcn whose kernel leaves the networks untrained and answers the images
+#: it can know (the validation sets of seeds 0 and 5) from an answer key, for the model with skips.
+KEYED_MASKS = SKIP_THE_GUARD + (
+    "import numpy as np, helpers.checks.upsampling_fcn as _c, helpers.fcn_training as _t\n"
+    "from helpers.data import segmentation as _s\n"
+    "_key = {}\n"
+    "for _seed in (0, 5):\n"
+    "    _d = _s.load_shapes(num_train=0, num_val=300, seed=_seed)\n"
+    "    _key.update({x.tobytes(): y for x, y in zip(_d['x_val'], _d['y_val'])})\n"
+    "_real = _c.predict_masks\n"
+    "def _keyed(model, x, batch_size=100):\n"
+    "    guess = _real(model, x, batch_size)\n"
+    "    if not any(type(l).__name__ == 'Add' for l in model.layers):\n"
+    "        return guess\n"
+    "    return np.stack([_key.get(xi.tobytes(), g) for xi, g in zip(np.asarray(x), guess)])\n"
+    "_c.predict_masks = _keyed\n"
+    "_t.train_graded = lambda build, skips: (build(4, skips), 0.0, 0.0)\n")
+
+
+def test_upsampling_fcn_masks_are_scored_on_images_the_kernel_cannot_know(tmp_path):
+    """upsampling_fcn's tests run in the judge; its networks are trained in the student's
+    kernel and stay there, only their masks come back. A blank release whose kernel turns
+    every checker and graded run into a pass scores 0. A correct submission whose kernel
+    leaves the networks untrained and answers the images it can know from an answer key
+    passes the visible part of the quality test but not the hidden one: the fresh images'
+    seed is drawn by the judge as it runs. It keeps the 9 points of its other cells."""
+    import nbformat
+    from tests.conftest import REPO
+    solution = nbformat.read(REPO / "solutions" / "upsampling_fcn" / "upsampling_fcn.ipynb", as_version=4)
+    correct = {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells
+               if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_impl")}
+    pass_all = SKIP_THE_GUARD + (
+        "import helpers.checks.upsampling_fcn as _c, helpers.fcn_training as _t\n"
+        "for _k in list(vars(_c)):\n"
+        "    if _k.startswith('check_'):\n"
+        "        setattr(_c, _k, lambda *a, **k: None)\n"
+        "_t.graded_models = lambda *a, **k: {True: None, False: None}\n"
+        "_t.validation_ious = lambda *a, **k: {True: 1.0, False: 0.0}\n")
+    got = _graded_releases(tmp_path, "upsampling_fcn", {"patched": ({}, pass_all),
+                                                        "keyed": (correct, KEYED_MASKS)})
+    assert got == {"patched": (0.0, 12.0), "keyed": (9.0, 12.0)}

@@ -472,7 +472,7 @@ def test_graded_models_train_again_and_ignore_forged_results(monkeypatch, capsys
     ious = tiny_recipe.validation_ious(models)
     assert all(0 <= ious[s] < 0.75 for s in (True, False)), ious
     out = capsys.readouterr().out
-    assert "graded run: both FCNs trained here from your build_fcn (1 epochs of 64 images, batch 32, seed 0)" in out
+    assert "graded run: both FCNs trained again from your build_fcn (1 epochs of 64 images, batch 32, seed 0)" in out
 
     def broken(k, skips=True):
         raise NotImplementedError()
@@ -480,3 +480,84 @@ def test_graded_models_train_again_and_ignore_forged_results(monkeypatch, capsys
         tiny_recipe.graded_models(forged, broken)
     with pytest.raises(AssertionError, match="returned Oracle, not a keras.Model"):
         tiny_recipe.graded_models(forged, lambda k, skips=True: forged[skips]["model"])
+
+
+# ------------------------------------------------------------------ under the grader's judge
+
+class InKernel:
+    """A stand-in for the judge's proxy (helpers/grading/bridge.Remote) of an object in the
+    student's kernel: calls come back as arrays, no isinstance sees the object, course
+    functions run next to it through ``__course_run__``. ``facts`` forges model_facts."""
+
+    def __init__(self, obj, facts=None, masks=None):
+        self._obj, self._facts, self._masks = obj, facts, masks
+
+    @staticmethod
+    def _back(value):
+        if isinstance(value, tuple):
+            return tuple(InKernel._back(v) for v in value)
+        if isinstance(value, keras.Model):
+            return InKernel(value)
+        return np.asarray(value) if hasattr(value, "shape") else value
+
+    def __call__(self, *args, **kwargs):
+        return self._back(self._obj(*args, **kwargs))
+
+    def __course_run__(self, module, name, *args, **kwargs):
+        import importlib
+        if name == "model_facts" and self._facts is not None:
+            return self._facts
+        if name == "predict_masks" and self._masks is not None:
+            return self._masks
+        return self._back(getattr(importlib.import_module(module), name)(self._obj, *args, **kwargs))
+
+
+def test_fcn_check_reads_a_model_that_stays_in_the_kernel(capsys):
+    checks.check_build_fcn(InKernel(fcn))
+    assert "✔ build_fcn" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="1 Add layer"):
+        checks.check_build_fcn(InKernel(lambda k, skips=True: fcn(k, skips, n_adds=1)))
+    with pytest.raises(CheckFailed, match="returned Oracle, not a keras.Model"):
+        checks.check_build_fcn(InKernel(lambda k, skips=True: Oracle(np.zeros((0, 64, 64, 3)), [])))
+
+
+@pytest.mark.parametrize("facts", [None, [], {"keras_model": "yes", "type": "M", "layers": [], "params": 1},
+                                   {"keras_model": True, "type": "M", "layers": [3], "params": 1},
+                                   {"keras_model": True, "type": "M", "layers": []}])
+def test_fcn_check_refuses_facts_that_are_not_facts(facts):
+    model = fcn(4, True)
+    forged = InKernel(lambda k, skips=True: InKernel(model, facts=facts or "nonsense"))
+    with pytest.raises(CheckFailed, match="could not read your model's layers"):
+        checks.check_build_fcn(forged)
+
+
+def test_masks_from_the_kernel_are_checked_for_shape_and_type():
+    model = fcn(4, True)
+    x = np.random.default_rng(0).uniform(size=(3, 32, 32, 3)).astype("float32")
+    here = checks.predict_masks(model, x)
+    assert here.shape == (3, 32, 32) and here.dtype == np.uint8
+    assert np.array_equal(checks.predict_masks(InKernel(model), x), here)
+    for bad in (here[:2], here.astype(float), -np.ones_like(here, int), "masks"):
+        with pytest.raises(AssertionError, match="masks for 3 images came back as"):
+            checks.predict_masks(InKernel(model, masks=bad), x)
+
+
+def test_graded_run_under_the_judge_trains_in_the_kernel_and_scores_fresh_images(
+        monkeypatch, capsys, tiny_recipe):
+    """Through the judge's proxy the networks are trained where build_fcn lives
+    (train_graded) and only masks come back; the fresh images' seed is new on every run."""
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    models = tiny_recipe.graded_models(None, InKernel(fcn))
+    assert all(isinstance(models[s], InKernel) for s in (True, False))
+    ious = tiny_recipe.validation_ious(models)
+    assert all(0 <= ious[s] < 0.75 for s in (True, False)), ious
+    seeds = set()
+    for _ in range(2):
+        tiny_recipe.validation_ious(models, fresh=True)
+        seeds |= set(re.findall(r"fresh images: 8 of seed (\d+) \(drawn anew on every run\)",
+                                capsys.readouterr().out))
+    assert len(seeds) == 2 and all(int(s) >= 1000 for s in seeds)
+    oracle = {s: InKernel(Oracle(*tiny_recipe.validation_data())) for s in (True, False)}
+    assert tiny_recipe.validation_ious(oracle) == {True: 1.0, False: 1.0}
+    with pytest.raises(KeyError):         # an answer key for the known images knows no fresh ones
+        tiny_recipe.validation_ious(oracle, fresh=True)

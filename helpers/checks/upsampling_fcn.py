@@ -280,16 +280,48 @@ def _layer_types(model):
     return seen
 
 
-def check_build_fcn(fn, num_classes=4):
-    """Check ``fn(num_classes, skips) -> keras.Model`` (logits, any size divisible by 8)."""
+def model_facts(model):
+    """What :func:`check_build_fcn` reads of a model besides its outputs, as plain data:
+    {"keras_model": bool, "type": class name, "layers": [layer class names], "params": int
+    (0 while a subclassed model is not built)}.
+
+    Under the grader's judge the model lives in the student's kernel and this runs there
+    (``__course_run__``): the layer types are the kernel's word, a check of method.
+    """
     import keras
+    if not isinstance(model, keras.Model):
+        return {"keras_model": False, "type": type(model).__name__, "layers": [], "params": 0}
+    return {"keras_model": True, "type": type(model).__name__, "layers": _layer_types(model),
+            "params": int(model.count_params()) if model.built else 0}
+
+
+def _facts(model, name):
+    """:func:`model_facts` of ``model``, run where the model lives; its answer validated."""
+    run_there = getattr(model, "__course_run__", None)
+    facts = model_facts(model) if run_there is None else run_there(__name__, "model_facts")
+    if not (isinstance(facts, dict) and isinstance(facts.get("keras_model"), bool)
+            and isinstance(facts.get("type"), str) and isinstance(facts.get("params"), int)
+            and isinstance(facts.get("layers"), list)
+            and all(isinstance(t, str) for t in facts["layers"])):
+        fail(name, "the grader could not read your model's layers.",
+             "Return keras.Model(inputs, outputs) built from keras.layers.")
+    return facts
+
+
+def check_build_fcn(fn, num_classes=4):
+    """Check ``fn(num_classes, skips) -> keras.Model`` (logits, any size divisible by 8).
+
+    Under the grader's judge the model stays in the student's kernel: its outputs come back
+    as data, its layer types and parameter count through :func:`model_facts`.
+    """
     name = "build_fcn"
     x = np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32")
     params = {}
     for skips in (True, False):
         model = call(fn, num_classes, skips, fn_name=name)
-        if not isinstance(model, keras.Model):
-            fail(name, f"build_fcn(..., skips={skips}) returned {type(model).__name__}, not a keras.Model.",
+        facts = _facts(model, name)
+        if not facts["keras_model"]:
+            fail(name, f"build_fcn(..., skips={skips}) returned {facts['type'][:60]}, not a keras.Model.",
                  "Return keras.Model(inputs, outputs).")
         out = as_array(model(x.copy(), training=False), "the output", name)
         if out.shape != (2, 64, 64, num_classes):
@@ -314,7 +346,8 @@ def check_build_fcn(fn, num_classes=4):
                        f"(1, 32, 48, {num_classes}).",
                  "A fully convolutional network accepts any size divisible by 8: use "
                  "keras.Input(shape=(None, None, 3)) and no Flatten/Dense.")
-        types = _layer_types(model)
+        facts = _facts(model, name)          # again: a subclassed model is built by its first call
+        types = facts["layers"]
         for needed, why in (("Conv2DTranspose", "upsample with Conv2DTranspose"),
                             ("MaxPooling2D", "downsample the encoder with MaxPooling2D")):
             if needed not in types:
@@ -324,7 +357,7 @@ def check_build_fcn(fn, num_classes=4):
             fail(name, f"with skips=True the model has {adds} Add layer(s), expected 2.",
                  "Add a 1x1-conv score of the 16x16 and the 32x32 encoder features to the "
                  "upsampled scores (keras.layers.Add()).")
-        params[skips] = model.count_params()
+        params[skips] = facts["params"]
     if params[False] >= params[True]:
         fail(name, f"skips=False has {params[False]:,} parameters, skips=True {params[True]:,}; "
                    "without skips the two 1x1 skip convolutions should be gone.",
@@ -334,6 +367,18 @@ def check_build_fcn(fn, num_classes=4):
 
 
 def predict_masks(model, x, batch_size=100):
-    """argmax over classes of ``model`` on x (N, H, W, 3): (N, H, W) int."""
+    """argmax over classes of ``model`` on x (N, H, W, 3): (N, H, W) uint8 class per pixel.
+
+    Under the grader's judge the model lives in the student's kernel: this runs there
+    (``__course_run__``) and only the masks come back, checked here for shape and range.
+    """
+    run_there = getattr(model, "__course_run__", None)
+    if run_there is not None:
+        masks = np.asarray(run_there(__name__, "predict_masks", x, batch_size))
+        if masks.shape != x.shape[:3] or masks.dtype.kind not in "iu" \
+                or (masks.size and (masks.min() < 0 or masks.max() > 255)):
+            raise AssertionError(f"your model's masks for {x.shape[0]} images came back as "
+                                 f"{masks.dtype} {masks.shape}, expected class numbers {x.shape[:3]}")
+        return masks.astype(np.uint8)
     return np.concatenate([np.argmax(np.asarray(model(x[i:i + batch_size], training=False)), -1)
-                           for i in range(0, len(x), batch_size)])
+                           for i in range(0, len(x), batch_size)]).astype(np.uint8)
