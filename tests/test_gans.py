@@ -15,6 +15,7 @@ from helpers.checks import gans as checks
 from helpers.data import mnist
 
 from conftest import autograded_notebook, cell_output_text
+from in_kernel import InKernel
 
 
 # ----------------------------------------------------------------------------- data
@@ -368,6 +369,53 @@ def test_train_step_mistakes():
     def no_return(*args):
         train_step(*args)
     _fails(checks.check_gan_train_step, no_return, "expected the pair")
+
+
+# ----------------------------------------------------------------------------- under the grader's judge
+
+def test_model_checks_read_models_that_stay_in_the_kernel(capsys):
+    """Through the judge's proxy (a stand-in here) the checks see no model, only its outputs,
+    weights and facts as data; the named mistakes are still named."""
+    for check, fn in ((checks.check_discriminator, discriminator), (checks.check_generator, generator),
+                      (checks.check_dc_discriminator, dc_discriminator), (checks.check_dc_generator, dc_generator)):
+        check(InKernel(fn))
+    assert capsys.readouterr().out.count("✔") == 4
+    assert (7, 7, 128) in checks.layer_shapes(InKernel(dc_generator()))
+    relu_d = lambda: keras.Sequential([keras.Input((784,)), layers.Dense(256, activation="relu"),  # noqa: E731
+                                       layers.Dense(256, activation="relu"), layers.Dense(1)])
+    _fails(checks.check_discriminator, InKernel(relu_d), "ReLU instead of LeakyReLU")
+    _fails(checks.check_dc_generator, InKernel(lambda noise_dim=96: dc_generator(noise_dim, (28, 28, 8), 1)),
+           "reshaped to \\(7, 7, 128\\)|outputs \\(28, 28, 8\\)")
+    forged = {"model_facts": {"keras_model": True, "type": "M", "layers": [], "params": 267009,
+                              "shapes": "all of them"}}
+    _fails(checks.check_discriminator, InKernel(lambda: InKernel(discriminator(), forged)),
+           "could not read your model's layers")
+
+
+def test_train_step_is_judged_on_fresh_cases_computed_by_the_judge(capsys):
+    """The step runs where the student's function lives and its weights come back as data.
+    The hidden test's fresh cases are checked against the judge's own step: correct steps
+    pass every case, and a kernel that answers the stored case from data/expected/ (not
+    running the student's step at all) passes only that one."""
+    from helpers.checks import gan_step
+    from helpers.grading.gan_reference import expected_step
+    cases = [(1234, (0.1, 0.05)), (98765, (0.0, 0.3)), (4321, (0.2, 0.0))]
+    for fn in (train_step, train_step_alternating):
+        checks.check_gan_train_step(InKernel(fn))
+        for seed, lrs in cases:
+            checks.check_gan_train_step(InKernel(fn), seed=seed, lrs=lrs, expected=expected_step(seed, lrs))
+    assert capsys.readouterr().out.count("✔") == 8
+    stored = gan_step.stored_step()
+    keyed = {"run_step": {"d_after": stored["D"], "g_after": stored["G_simultaneous"], "returned": "tuple",
+                          "result": [np.asarray(stored["d_loss"]), np.asarray(stored["g_loss"])]}}
+    checks.check_gan_train_step(InKernel(lambda *a: None, keyed))
+    _fails(lambda fn: checks.check_gan_train_step(fn, 1234, (0.1, 0.05), expected_step(1234, (0.1, 0.05))),
+           InKernel(lambda *a: None, keyed), "weights after one step differ")
+    for bad in ("weights", {"d_after": "x", "g_after": stored["G_simultaneous"], "returned": "t", "result": None}):
+        _fails(checks.check_gan_train_step, InKernel(lambda *a: None, {"run_step": bad}),
+               "could not read the weights")
+    with pytest.raises(ValueError, match="expected step"):
+        checks.check_gan_train_step(train_step, seed=1234)
 
 
 # ----------------------------------------------------------------------------- quality

@@ -210,3 +210,41 @@ def test_upsampling_fcn_masks_are_scored_on_images_the_kernel_cannot_know(tmp_pa
     got = _graded_releases(tmp_path, "upsampling_fcn", {"patched": ({}, pass_all),
                                                         "keyed": (correct, KEYED_MASKS)})
     assert got == {"patched": (0.0, 12.0), "keyed": (9.0, 12.0)}
+
+
+#: A gans kernel that beats the guard, turns every checker into a pass, says every model has
+#: the quiz's layers, and answers the train step from the stored case (data/expected/).
+FORGED_GANS = SKIP_THE_GUARD + (
+    "import numpy as np, helpers.checks.gans as _c, helpers.checks.gan_step as _g\n"
+    "import helpers.checks._models as _m\n"
+    "for _mod in (_c, _g):\n"
+    "    for _k in list(vars(_mod)):\n"
+    "        if _k.startswith('check_'):\n"
+    "            setattr(_mod, _k, lambda *a, **k: None)\n"
+    "_e = _g.stored_step()\n"
+    "_g.run_step = lambda fn, seed=5, lrs=(0.1, 0.05): {\n"
+    "    'd_after': _e['D'], 'g_after': _e['G_simultaneous'], 'returned': 'tuple',\n"
+    "    'result': [np.asarray(_e['d_loss']), np.asarray(_e['g_loss'])]}\n"
+    "_m.model_facts = lambda model: {'keras_model': True, 'type': 'Sequential', 'layers': ['Dense'],\n"
+    "                                'params': 267009, 'shapes': [[24, 24, 32], [7, 7, 128], [14, 14, 64],\n"
+    "                                [28, 28, 1]], 'bn_epsilons': [0.001]}\n")
+
+#: Answers that return models of the right output shape with one layer each (their
+#: parameter counts are forged by FORGED_GANS' model facts) and a step that does nothing.
+ONE_LAYER_GANS = {
+    "gans_discriminator_answer": "def discriminator():\n    return keras.Sequential([keras.Input((784,)), layers.Dense(1)])\n",
+    "gans_generator_answer": "def generator(noise_dim=NOISE_DIM):\n"
+                             "    return keras.Sequential([keras.Input((noise_dim,)), layers.Dense(784, activation='tanh')])\n",
+    "gans_train_step_answer": "def gan_train_step(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn):\n    return 0.0, 0.0\n",
+}
+
+
+def test_gans_patched_in_the_students_kernel_scores_what_the_blank_release_does(tmp_path):
+    """gans' tests run in the judge, but its three quality cells (2 + 2 + 3 points), which
+    train GANs, still run in the kernel behind the guard (#18). A release whose kernel beats
+    the guard, passes every checker there, forges its models' facts and answers the train step
+    from the stored case, with one-layer models and a step that does nothing, scores only
+    those 7 kernel-side points: on the judged cells parameters are counted from the weights
+    that come back, and the step is judged on fresh cases."""
+    got = _graded_releases(tmp_path, "gans", {"mallory": (ONE_LAYER_GANS, FORGED_GANS)})
+    assert got == {"mallory": (7.0, 27.0)}

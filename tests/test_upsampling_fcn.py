@@ -11,6 +11,7 @@ from helpers.checks import upsampling_fcn as checks
 from helpers.data import segmentation
 from helpers.widgets import upsampling_fcn as widgets
 from tests.conftest import autograded_notebook, cell_output_text
+from tests.in_kernel import InKernel
 
 L = keras.layers
 
@@ -484,34 +485,6 @@ def test_graded_models_train_again_and_ignore_forged_results(monkeypatch, capsys
 
 # ------------------------------------------------------------------ under the grader's judge
 
-class InKernel:
-    """A stand-in for the judge's proxy (helpers/grading/bridge.Remote) of an object in the
-    student's kernel: calls come back as arrays, no isinstance sees the object, course
-    functions run next to it through ``__course_run__``. ``facts`` forges model_facts."""
-
-    def __init__(self, obj, facts=None, masks=None):
-        self._obj, self._facts, self._masks = obj, facts, masks
-
-    @staticmethod
-    def _back(value):
-        if isinstance(value, tuple):
-            return tuple(InKernel._back(v) for v in value)
-        if isinstance(value, keras.Model):
-            return InKernel(value)
-        return np.asarray(value) if hasattr(value, "shape") else value
-
-    def __call__(self, *args, **kwargs):
-        return self._back(self._obj(*args, **kwargs))
-
-    def __course_run__(self, module, name, *args, **kwargs):
-        import importlib
-        if name == "model_facts" and self._facts is not None:
-            return self._facts
-        if name == "predict_masks" and self._masks is not None:
-            return self._masks
-        return self._back(getattr(importlib.import_module(module), name)(self._obj, *args, **kwargs))
-
-
 def test_fcn_check_reads_a_model_that_stays_in_the_kernel(capsys):
     checks.check_build_fcn(InKernel(fcn))
     assert "✔ build_fcn" in capsys.readouterr().out
@@ -526,7 +499,7 @@ def test_fcn_check_reads_a_model_that_stays_in_the_kernel(capsys):
                                    {"keras_model": True, "type": "M", "layers": []}])
 def test_fcn_check_refuses_facts_that_are_not_facts(facts):
     model = fcn(4, True)
-    forged = InKernel(lambda k, skips=True: InKernel(model, facts=facts or "nonsense"))
+    forged = InKernel(lambda k, skips=True: InKernel(model, forged={"model_facts": facts or "nonsense"}))
     with pytest.raises(CheckFailed, match="could not read your model's layers"):
         checks.check_build_fcn(forged)
 
@@ -539,7 +512,7 @@ def test_masks_from_the_kernel_are_checked_for_shape_and_type():
     assert np.array_equal(checks.predict_masks(InKernel(model), x), here)
     for bad in (here[:2], here.astype(float), -np.ones_like(here, int), "masks"):
         with pytest.raises(AssertionError, match="masks for 3 images came back as"):
-            checks.predict_masks(InKernel(model, masks=bad), x)
+            checks.predict_masks(InKernel(model, forged={"predict_masks": bad}), x)
 
 
 def test_graded_run_under_the_judge_trains_in_the_kernel_and_scores_fresh_images(

@@ -1,8 +1,10 @@
 """Write data/expected/gans.npz: the reference values the gans checkers compare against.
 
 Run from the repository root: ``python tools/make_expected_gans.py``. Deterministic (fixed
-inputs, float64 NumPy for the losses, float32 TensorFlow for the train step); it holds
-reference code, which is why it lives here and not in helpers/.
+inputs, float64 NumPy for the losses, float32 TensorFlow for the train step); it holds the
+losses' reference code, which is why it lives here and not in helpers/. The train step's
+reference is the judge's own (``helpers/grading/gan_reference.py``), which the hidden test
+also runs on a fresh case.
 """
 from pathlib import Path
 import sys
@@ -11,9 +13,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import env  # noqa: E402,F401
-import tensorflow as tf  # noqa: E402
 
-from helpers.checks import gans  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "expected" / "gans.npz"
 
@@ -54,26 +54,10 @@ def losses():
 
 
 def step():
-    """One train step on the checker's tiny case, and the weights each known mistake gives."""
-    c = gans.step_case()
-    D, G, x, z = c["D"], c["G"], c["x"], c["z"]
-    dv, gv = D.trainable_variables, G.trainable_variables
-    flat = lambda ts: np.concatenate([np.asarray(t).ravel() for t in ts])  # noqa: E731
-    d0, g0 = flat(dv), flat(gv)
-    with tf.GradientTape(persistent=True) as tape:
-        fake = G(z)
-        d_loss = c["d_loss_fn"](D(x), D(fake))
-        g_loss = c["g_loss_fn"](D(fake))
-    gd, gg, gg_d = flat(tape.gradient(d_loss, dv)), flat(tape.gradient(g_loss, gv)), flat(tape.gradient(d_loss, gv))
-    e = {"step_D": d0 - 0.1 * gd, "step_D_with_G_opt": d0 - 0.05 * gd, "step_D_ascent": d0 + 0.1 * gd,
-         "step_G_simultaneous": g0 - 0.05 * gg, "step_G_with_D_opt": g0 - 0.1 * gg,
-         "step_G_d_loss": g0 - 0.05 * gg_d, "step_d_loss": float(d_loss), "step_g_loss": float(g_loss)}
-    c["D_opt"].apply(tape.gradient(d_loss, dv), dv)          # alternating: G's step sees the new D
-    with tf.GradientTape() as tape2:
-        g_loss2 = c["g_loss_fn"](D(G(z)))
-    e["step_G_alternating"] = g0 - 0.05 * flat(tape2.gradient(g_loss2, gv))
-    e["step_g_loss_alternating"] = float(g_loss2)
-    return e
+    """One train step on the checker's stored tiny case, and the weights each known mistake gives."""
+    from helpers.checks.gan_step import LRS, SEED
+    from helpers.grading.gan_reference import expected_step
+    return {f"step_{k}": v for k, v in expected_step(SEED, LRS).items() if not k.endswith("_before")}
 
 
 if __name__ == "__main__":

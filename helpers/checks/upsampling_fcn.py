@@ -12,6 +12,7 @@ import types
 import numpy as np
 
 from ._compare import as_array, call, expect_close, expect_close_to_scale, expect_finite, fail, passed
+from ._models import facts as _model_facts
 from ._numpy_only import _ANSWER_KEYS, answer_key, check_numpy_only, library_uses
 from .conv_1x1 import initializers
 
@@ -269,57 +270,21 @@ def check_mean_iou(fn, num_classes=4, seed=0):
 
 # ------------------------------------------------------------------ the FCN
 
-def _layer_types(model):
-    import keras
-    seen, stack = [], list(model.layers)
-    while stack:
-        layer = stack.pop(0)
-        seen.append(type(layer).__name__)
-        if isinstance(layer, keras.Model):
-            stack.extend(layer.layers)
-    return seen
-
-
-def model_facts(model):
-    """What :func:`check_build_fcn` reads of a model besides its outputs, as plain data:
-    {"keras_model": bool, "type": class name, "layers": [layer class names], "params": int
-    (0 while a subclassed model is not built)}.
-
-    Under the grader's judge the model lives in the student's kernel and this runs there
-    (``__course_run__``): the layer types are the kernel's word, a check of method.
-    """
-    import keras
-    if not isinstance(model, keras.Model):
-        return {"keras_model": False, "type": type(model).__name__, "layers": [], "params": 0}
-    return {"keras_model": True, "type": type(model).__name__, "layers": _layer_types(model),
-            "params": int(model.count_params()) if model.built else 0}
-
-
-def _facts(model, name):
-    """:func:`model_facts` of ``model``, run where the model lives; its answer validated."""
-    run_there = getattr(model, "__course_run__", None)
-    facts = model_facts(model) if run_there is None else run_there(__name__, "model_facts")
-    if not (isinstance(facts, dict) and isinstance(facts.get("keras_model"), bool)
-            and isinstance(facts.get("type"), str) and isinstance(facts.get("params"), int)
-            and isinstance(facts.get("layers"), list)
-            and all(isinstance(t, str) for t in facts["layers"])):
-        fail(name, "the grader could not read your model's layers.",
-             "Return keras.Model(inputs, outputs) built from keras.layers.")
-    return facts
+FACTS_HINT = "Return keras.Model(inputs, outputs) built from keras.layers."
 
 
 def check_build_fcn(fn, num_classes=4):
     """Check ``fn(num_classes, skips) -> keras.Model`` (logits, any size divisible by 8).
 
     Under the grader's judge the model stays in the student's kernel: its outputs come back
-    as data, its layer types and parameter count through :func:`model_facts`.
+    as data, its layer types and parameter count through :func:`._models.model_facts`.
     """
     name = "build_fcn"
     x = np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32")
     params = {}
     for skips in (True, False):
         model = call(fn, num_classes, skips, fn_name=name)
-        facts = _facts(model, name)
+        facts = _model_facts(model, name, FACTS_HINT)
         if not facts["keras_model"]:
             fail(name, f"build_fcn(..., skips={skips}) returned {facts['type'][:60]}, not a keras.Model.",
                  "Return keras.Model(inputs, outputs).")
@@ -346,7 +311,7 @@ def check_build_fcn(fn, num_classes=4):
                        f"(1, 32, 48, {num_classes}).",
                  "A fully convolutional network accepts any size divisible by 8: use "
                  "keras.Input(shape=(None, None, 3)) and no Flatten/Dense.")
-        facts = _facts(model, name)          # again: a subclassed model is built by its first call
+        facts = _model_facts(model, name, FACTS_HINT)     # again: a subclassed model is built by its first call
         types = facts["layers"]
         for needed, why in (("Conv2DTranspose", "upsample with Conv2DTranspose"),
                             ("MaxPooling2D", "downsample the encoder with MaxPooling2D")):
