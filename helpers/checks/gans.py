@@ -98,15 +98,10 @@ def _is_model(model, name, hint):
     return got
 
 
-def _all_weights(model, name):
-    """``model.get_weights()`` as float64 arrays, read where the model lives (as data)."""
-    return weights(model, name)
-
-
-def _count(weights, name, expected_count, hint, what="the number of parameters"):
-    """Parameters counted from the weights themselves (the ones the output is recomputed
-    from), not from the model's own count."""
-    expect_equal(int(sum(w.size for w in weights)), expected_count, what, name, hint=hint)
+def _count(ws, name, expected_count, hint, what="the number of parameters"):
+    """Parameters counted from the weights ``ws`` themselves (the ones the output is
+    recomputed from), not from the model's own count."""
+    expect_equal(int(sum(w.size for w in ws)), expected_count, what, name, hint=hint)
 
 
 def _leaky(x, a):
@@ -147,7 +142,7 @@ def check_discriminator(fn):
     hint = "Build it with keras.Sequential([keras.Input((784,)), layers.Dense(256), ...])."
     model = call(fn, fn_name=name)
     _is_model(model, name, hint)
-    ws = _all_weights(model, name)
+    ws = weights(model, name)
     _count(ws, name, PARAMS[name],
            "Expected Dense 784->256, 256->256, 256->1 with biases: 200,960 + 65,792 + 257 parameters.")
     x = np.random.default_rng(1).uniform(-1, 1, size=(5, 784)).astype(np.float32)
@@ -173,12 +168,12 @@ def check_generator(fn):
     model = call(fn, 96, fn_name=name)
     hint = "Build it with keras.Sequential([keras.Input((noise_dim,)), layers.Dense(1024), ...])."
     _is_model(model, name, hint)
-    ws = _all_weights(model, name)
+    ws = weights(model, name)
     _count(ws, name, PARAMS[name], "Expected Dense noise_dim->1024, 1024->1024, 1024->784 with biases "
                                       "(99,328 + 1,049,600 + 803,600 for noise_dim=96).")
     small = call(fn, 7, fn_name=name)
     _is_model(small, name, hint)
-    _count(_all_weights(small, name), name, 7 * 1024 + 1024 + PARAMS[name] - 97 * 1024,
+    _count(weights(small, name), name, 7 * 1024 + 1024 + PARAMS[name] - 97 * 1024,
            "Use the noise_dim argument for the input size.", "the parameter count for generator(7)")
     z = np.random.default_rng(2).uniform(-1, 1, size=(6, 96)).astype(np.float32)
     out = expect_shape(model(z, training=False), (6, 784), "G(z) for z of shape (6, 96)", name,
@@ -288,7 +283,7 @@ def _pool(h):
 
 
 def _weights(ws, name, shapes, what):
-    """The model's weights ``ws`` (:func:`_all_weights`) if their shapes are ``shapes``."""
+    """The model's weights ``ws`` (:func:`._models.weights`) if their shapes are ``shapes``."""
     got = [tuple(w.shape) for w in ws]
     if got != [tuple(s) for s in shapes]:
         fail(name, f"the model's weights have shapes {got}, expected {[tuple(s) for s in shapes]}.",
@@ -348,7 +343,7 @@ def check_dc_discriminator(fn):
     if shapes and (24, 24, 32) not in shapes:
         fail(name, f"no layer outputs (24, 24, 32); your layers output {shapes}.",
              "The first layer after the reshape to (28, 28, 1) is Conv2D(32, 5) with 'valid' padding.")
-    ws_all = _all_weights(model, name)
+    ws_all = weights(model, name)
     _count(ws_all, name, PARAMS[name],
            "Expected Conv2D(32, 5) 832 + Conv2D(64, 5) 51,264 + Dense(1024) 1,049,600 + Dense(1) 1,025.")
     x = np.random.default_rng(3).uniform(-1, 1, size=(4, 784)).astype(np.float32)
@@ -423,7 +418,7 @@ def check_dc_generator(fn, noise_dim=96):
                            ((28, 28, 1), "Conv2DTranspose(1, 4, strides=2, padding='same')")):
             if want not in shapes:
                 fail(name, f"no layer outputs {want}; your layers output {shapes}.", f"Expected {what}.")
-    ws_all = _all_weights(model, name)
+    ws_all = weights(model, name)
     _count(ws_all, name, PARAMS[name] + (noise_dim - 96) * 1024,
            f"Expected Dense(1024) {(noise_dim + 1) * 1024:,} + BatchNorm 4,096 + Dense(6272) 6,428,800 + "
            "BatchNorm 25,088 + Conv2DTranspose(64, 4) 131,136 + BatchNorm 256 + Conv2DTranspose(1, 4) "
