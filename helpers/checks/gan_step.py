@@ -3,7 +3,7 @@
 The case (:func:`step_case`: a 6-4-1 D, a 3-6 G, SGD optimizers, simple differentiable
 stand-in losses) is made from a seed. :func:`run_step` makes it and runs the student's step
 where the student's function lives (under the grader's judge, in the student's kernel,
-through ``__course_run__``) and returns the weights before and after as plain data;
+through ``__course_run__``) and returns the weights after it and its losses as plain data;
 :func:`check_gan_train_step` compares them with the weights a correct step gives. The
 notebook's check uses the stored case (seed 5, ``data/expected/gans.npz``); the hidden test
 draws a new seed on every grading run and computes the expected weights in the trusted
