@@ -275,6 +275,7 @@ def test_sample_noise_mistakes():
     _fails(checks.check_sample_noise, lambda n, d: tf.random.uniform((n, d), -1, 1, seed=1) * 0 +
            tf.constant(np.random.default_rng(0).uniform(-1, 1, (n, d)), tf.float32), "same numbers")
     _fails(checks.check_sample_noise, lambda n, d: tf.random.uniform((d, n), -1, 1), "shape \\(25, 2000\\)")
+    _fails(checks.check_sample_noise, lambda n, d: tf.fill((n, d), float("nan")), "NaN")
 
 
 def _mlp_d(act=None, last=None):
@@ -390,6 +391,33 @@ def test_model_checks_read_models_that_stay_in_the_kernel(capsys):
                               "shapes": "all of them"}}
     _fails(checks.check_discriminator, InKernel(lambda: InKernel(discriminator(), forged)),
            "could not read your model's layers")
+
+
+def test_model_checks_give_the_models_weights_the_kernel_cannot_choose():
+    """The checks draw the weights (both signs) and the inputs on every call and recompute
+    the output from their own draw. A ReLU discriminator whose tiny positive kernels and
+    biases of 1 keep every pre-activation positive (where ReLU is LeakyReLU) is caught,
+    whether its kernel takes the drawn weights or keeps its own; so are forged shapes."""
+    positive = dict(kernel_initializer=keras.initializers.RandomUniform(0, 1e-3), bias_initializer="ones")
+    relu_d = lambda: keras.Sequential([keras.Input((784,)), layers.Dense(256, "relu", **positive),  # noqa: E731
+                                       layers.Dense(256, "relu", **positive), layers.Dense(1)])
+    _fails(checks.check_discriminator, relu_d, "ReLU instead of LeakyReLU")
+    _fails(checks.check_discriminator, InKernel(lambda: InKernel(relu_d(), {"put_weights": None})),
+           "differs from the expected layers' output")
+    _fails(checks.check_discriminator, InKernel(lambda: InKernel(discriminator(), {"put_weights": None})),
+           "differs from the expected layers' output")
+    shapes = [[784, 256], [256], [256, 256], [256], [256, 1], [1]]
+    for forged in ([[784, 1], [1]], "all", [[-1, 267009]]):
+        _fails(checks.check_discriminator, InKernel(lambda: InKernel(discriminator(), {"weight_shapes": forged})),
+               "could not read your model's weights|number of parameters")
+    checks.check_discriminator(InKernel(lambda: InKernel(discriminator(), {"weight_shapes": shapes})))
+    seen = []
+    for _ in range(2):
+        model = discriminator()
+        checks.check_discriminator(lambda: model)
+        seen.append(model.get_weights()[1].copy())
+    assert not np.array_equal(*seen), "two checks drew the same weights"
+    assert (seen[0] < 0).any() and (seen[0] > 0).any()
 
 
 def test_train_step_is_judged_on_fresh_cases_computed_by_the_judge(capsys):

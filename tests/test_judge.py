@@ -7,6 +7,7 @@ tests/test_hostile.py (attacks) and tests/test_pipeline.py (reference full, rele
 import base64
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -245,6 +246,19 @@ def test_static_checks_see_the_notebooks_imports_and_helpers_without_its_kernel(
     assert _numpy_only.library_uses(proxy("conv")) == ["_ref"]
     assert _numpy_only.library_uses(proxy("pool")) == ["T.nn.relu"]
     assert _numpy_only.library_uses(proxy("fine")) == []
+
+
+def test_a_kernel_that_prints_without_end_does_not_hold_the_judge_before_a_request():
+    """Before each request the judge drops what the kernel printed, for half a second at
+    most: a background thread that prints forever must not keep it there."""
+    class Flood:
+        def get_iopub_msg(self, timeout=0):
+            return {"msg_type": "stream", "parent_header": {}}
+    kernel = object.__new__(bridge.StudentKernel)
+    kernel.kc = Flood()
+    start = time.monotonic()
+    kernel._drain()
+    assert time.monotonic() - start < 2.0
 
 
 def test_course_models_cross_as_the_call_that_made_them():

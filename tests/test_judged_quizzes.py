@@ -239,12 +239,43 @@ ONE_LAYER_GANS = {
 }
 
 
+#: Mistakes hidden from checks that would trust the kernel's weights or fixed inputs: ReLU
+#: models whose tiny positive kernels and biases of 1 keep every pre-activation positive
+#: (there ReLU is LeakyReLU), in a kernel that ignores the weights the checker gives its models, and a
+#: plain-ReLU leaky_relu that answers the inputs the checks used to fix from a table.
+HIDDEN_BY_WEIGHTS = {
+    "gans_leaky_relu_answer": (
+        "def leaky_relu(x, alpha=0.01):\n"
+        "    x = np.asarray(x)\n"
+        "    known = (x.shape == (4, 6) and x[0, 0] == -3.0) or (x.shape == (1, 5) and x[0, 0] == -7.0)\n"
+        "    return np.where(x > 0, x, alpha * x) if known else np.maximum(x, 0)\n"),
+    "gans_discriminator_answer": (
+        "def discriminator():\n"
+        "    positive = dict(kernel_initializer=keras.initializers.RandomUniform(0, 1e-3), bias_initializer='ones')\n"
+        "    return keras.Sequential([keras.Input((784,)), layers.Dense(256, 'relu', **positive),\n"
+        "                             layers.Dense(256, 'relu', **positive), layers.Dense(1)])\n"),
+    "gans_dc_discriminator_answer": (
+        "def dc_discriminator():\n"
+        "    positive = dict(kernel_initializer=keras.initializers.RandomUniform(0, 1e-3), bias_initializer='ones')\n"
+        "    return keras.Sequential([keras.Input((784,)), layers.Reshape((28, 28, 1)),\n"
+        "        layers.Conv2D(32, 5, activation='relu', **positive), layers.MaxPool2D(2),\n"
+        "        layers.Conv2D(64, 5, activation='relu', **positive), layers.MaxPool2D(2),\n"
+        "        layers.Flatten(), layers.Dense(1024, 'relu', **positive), layers.Dense(1)])\n"),
+}
+KEEPS_ITS_WEIGHTS = SKIP_THE_GUARD + (
+    "import helpers.checks._models as _m\n"
+    "_m.put_weights = lambda *a, **k: None\n")
+
+
 def test_gans_patched_in_the_students_kernel_scores_what_the_blank_release_does(tmp_path):
     """gans' tests run in the judge, but its three quality cells (2 + 2 + 3 points), which
     train GANs, still run in the kernel behind the guard (#18). A release whose kernel beats
     the guard, passes every checker there, forges its models' facts and answers the train step
     from the stored case, with one-layer models and a step that does nothing, scores only
-    those 7 kernel-side points: on the judged cells parameters are counted from the weights
-    that come back, and the step is judged on fresh cases."""
-    got = _graded_releases(tmp_path, "gans", {"mallory": (ONE_LAYER_GANS, FORGED_GANS)})
-    assert got == {"mallory": (7.0, 27.0)}
+    those 7 kernel-side points: the judge gives the models weights it draws and recomputes
+    their outputs, and the step is judged on fresh cases. Mistakes hidden by the models' own
+    weights, or answered from a table of the inputs once fixed, score nothing on the judged
+    cells (they scored 5 points there before the judge drew weights and inputs)."""
+    got = _graded_releases(tmp_path, "gans", {"mallory": (ONE_LAYER_GANS, FORGED_GANS),
+                                              "trudy": (HIDDEN_BY_WEIGHTS, KEEPS_ITS_WEIGHTS)})
+    assert got == {"mallory": (7.0, 27.0), "trudy": (7.0, 27.0)}

@@ -26,6 +26,13 @@ OK = "\u2714"     # ✔
 FAIL = "\u2718"   # ✘
 
 
+def fresh_seed():
+    """A seed no one knew before this call (the checker's own draw of a fresh case: a
+    kernel cannot answer it from a table)."""
+    import secrets
+    return secrets.randbits(63)
+
+
 class CheckFailed(AssertionError):
     """A check that did not pass; the message is meant for the student."""
 

@@ -4,8 +4,9 @@ Under the grader's judge (:mod:`helpers.grading.judge`) a model a student's func
 returns stays in the student's kernel: the test holds a proxy, its outputs come back as
 arrays, and what it is made of (layer types, parameter count, layer output shapes) is read
 by :func:`model_facts`, run beside the model through ``__course_run__``. That answer is
-the kernel's word, so it serves checks of *method* (which layers were built); checks of
-*results* use the model's outputs and weights, recomputed on the trusted side.
+the kernel's word, so it serves checks of *method* (which layers were built). Checks of
+*results* give the model weights the checker draws (:func:`set_drawn_weights`) and
+recompute its output from them on the trusted side.
 """
 from __future__ import annotations
 
@@ -61,46 +62,76 @@ def weight_shapes(model):
     return [list(w.shape) for w in model.weights]
 
 
-def weight_at(model, i, start, stop):
-    """``model.get_weights()[i].ravel()[start:stop]``: a piece of one array, so no answer of
-    the wire grows with the model."""
-    return model.weights[int(i)].numpy().ravel()[int(start):int(stop)]
+#: How :func:`draw_weights` draws each kind of array: (low, high) of a uniform draw, a
+#: kernel's scaled by 1 / sqrt(fan_in) (He's uniform scale, so each layer's output stays
+#: of order 1). Both signs everywhere but the BatchNorm scale and variance, so that every
+#: activation's negative side is reached.
+DRAWS = {"kernel": (-2.45, 2.45), "bias": (-0.2, 0.2), "gamma": (0.5, 1.5), "beta": (-0.3, 0.3),
+         "mean": (-0.3, 0.3), "var": (0.5, 1.5)}
 
 
-#: The most numbers one answer carries (8 MB of float32; the wire takes 32 MB of text).
-CHUNK = 2_000_000
+def draw_weights(spec, seed):
+    """Weights for a model of the layout ``spec`` = [[kind, shape], ...] (kinds of
+    :data:`DRAWS`), drawn from ``seed``: a list of float32 arrays, the same on both sides.
 
-
-def weights(model, fn_name):
-    """``model.get_weights()`` as float64 arrays, read in pieces of :data:`CHUNK` numbers
-    where the model lives (a DCGAN generator's 6.7 million weights would not fit one answer
-    of the wire, nor would its largest array).
-
-    The arrays are data the trusted side recomputes the model's output from: a kernel that
-    forges them must forge outputs that agree with them.
+    A kernel's fan-in is the product of its shape but the last axis (Dense, Conv2D); a
+    stride-2 Conv2DTranspose's kernel (kh, kw, out, in), tagged "kernel_t", reaches each
+    output pixel with a quarter of its taps; its fan-in is counted as kh * kw * in / 2, which
+    keeps a tanh output after it off saturation (outputs' std about 0.45 for the DCGAN).
     """
+    rng = np.random.default_rng(int(seed))
+    out = []
+    for kind, shape in spec:
+        shape = tuple(int(d) for d in shape)
+        if kind in ("kernel", "kernel_t"):
+            fan_in = int(np.prod(shape[:-1])) if kind == "kernel" else int(np.prod(shape[:-2])) * shape[-1] // 2
+            low, high = DRAWS["kernel"]
+            out.append((rng.uniform(low, high, shape) / np.sqrt(max(fan_in, 1))).astype(np.float32))
+        else:
+            out.append(rng.uniform(*DRAWS[kind], shape).astype(np.float32))
+    return out
+
+
+def put_weights(model, spec, seed):
+    """``model.set_weights(draw_weights(spec, seed))``, run where the model lives."""
+    model.set_weights(draw_weights(spec, seed))
+
+
+def _run_beside(model, name, *args):
     run_there = getattr(model, "__course_run__", None)
-    if run_there is None:
-        got = model.get_weights()
-    else:
-        shapes = run_there(__name__, "weight_shapes")
-        if not (isinstance(shapes, list) and len(shapes) <= 1000 and all(map(_is_shape, shapes))
-                and all(d is not None and 0 <= d for s in shapes for d in s)
-                and sum(int(np.prod(s)) for s in shapes) <= 10**8):
-            fail(fn_name, "the grader could not read your model's weights.", "Return a keras.Model.")
-        got = []
-        for i, shape in enumerate(shapes):
-            size = int(np.prod(shape))
-            parts = [run_there(__name__, "weight_at", i, lo, min(size, lo + CHUNK))
-                     for lo in range(0, size, CHUNK)]
-            if not all(isinstance(p, np.ndarray) and p.ndim == 1 for p in parts) \
-                    or sum(p.size for p in parts) != size:
-                fail(fn_name, "the grader could not read your model's weights.", "Return a keras.Model.")
-            got.append(np.concatenate(parts or [np.zeros(0, np.float32)]).reshape(shape))
-    if not (isinstance(got, (list, tuple))
-            and all(isinstance(w, np.ndarray) and w.dtype.kind == "f" for w in got)):
+    return globals()[name](model, *args) if run_there is None else run_there(__name__, name, *args)
+
+
+def expect_weight_shapes(model, fn_name, shapes, count_hint, layers_hint, what="the model"):
+    """Fail the check of ``fn_name`` unless ``model``'s weights (read where it lives) have
+    the shapes ``shapes``: first the parameter count (with ``count_hint``), then the shapes
+    in order (with ``layers_hint``); ``what`` names the model in the message."""
+    got = _run_beside(model, "weight_shapes")
+    want = [[int(d) for d in s] for s in shapes]
+    if not (isinstance(got, list) and len(got) <= 10_000 and all(map(_is_shape, got))
+            and all(d is not None and d >= 0 for s in got for d in s)):
         fail(fn_name, "the grader could not read your model's weights.", "Return a keras.Model.")
-    return [np.asarray(w, np.float64) for w in got]
+    n_got, n_want = (sum(int(np.prod(s)) for s in x) for x in (got, want))
+    if n_got != n_want:
+        fail(fn_name, f"{what}'s number of parameters is {n_got:,}, expected {n_want:,}.", count_hint)
+    if [list(s) for s in got] != want:
+        fail(fn_name, f"{what}'s weights have shapes {[tuple(s) for s in got][:24]}, expected "
+                      f"{[tuple(s) for s in want]}.", f"Build the layers in this order: {layers_hint}.")
+
+
+def set_drawn_weights(model, fn_name, spec, seed, count_hint, layers_hint):
+    """Give ``model`` the weights drawn from ``seed`` for the layout ``spec`` (see
+    :func:`draw_weights`), and return them as float64 arrays.
+
+    The model's weights must have ``spec``'s shapes (:func:`expect_weight_shapes`). Under
+    the judge the student's kernel sets them from the seed, and the trusted side recomputes
+    the model's output from the weights it drew itself: a kernel that keeps other weights
+    (all zero, large positive biases that hide a wrong activation) gives other outputs.
+    """
+    spec = [[str(kind), [int(d) for d in shape]] for kind, shape in spec]
+    expect_weight_shapes(model, fn_name, [shape for _, shape in spec], count_hint, layers_hint)
+    _run_beside(model, "put_weights", spec, int(seed))
+    return [w.astype(np.float64) for w in draw_weights(spec, seed)]
 
 
 def _is_shape(s):
@@ -114,8 +145,7 @@ def facts(model, fn_name, hint="Return a keras.Model built from keras.layers."):
     Fails the check of ``fn_name`` ("the grader could not read your model's layers") when
     the answer is not facts: a kernel's forged answer is refused, not trusted blindly.
     """
-    run_there = getattr(model, "__course_run__", None)
-    got = model_facts(model) if run_there is None else run_there(__name__, "model_facts")
+    got = _run_beside(model, "model_facts")
     ok = (isinstance(got, dict) and isinstance(got.get("keras_model"), bool)
           and isinstance(got.get("type"), str) and type(got.get("params")) is int
           and isinstance(got.get("layers"), list) and all(isinstance(t, str) for t in got["layers"])

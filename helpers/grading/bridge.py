@@ -64,8 +64,12 @@ class StudentKernel:
     def close(self):
         self.kc.stop_channels()
 
-    def _drain(self):
-        while True:
+    def _drain(self, seconds=0.5):
+        """Drop what the kernel printed since the last answer, for at most ``seconds``: a
+        kernel that prints without end must not hold the judge here (the request's own loop
+        skips every message that is not its answer, under the call's deadline)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
             try:
                 self.kc.get_iopub_msg(timeout=0)
             except Exception:  # noqa: BLE001 - queue.Empty
