@@ -43,3 +43,18 @@ def rebuildable(fn):
 def recipe_of(obj):
     """(module, function name, args, kwargs) of the call that made ``obj``, or None."""
     return _RECIPES.get(id(obj))
+
+
+def beside(obj, fn, *args, **kwargs):
+    """``fn(obj, *args, **kwargs)``, run where ``obj`` lives.
+
+    Under the grader's judge an object made by the student's code stays in the student's
+    kernel and the trusted side holds a proxy of it (:mod:`helpers.grading.bridge`); the
+    proxy's ``__course_run__`` runs the course function ``fn`` (module level, its arguments
+    plain data or rebuildable objects) there and sends its result back as data. Anywhere
+    else ``fn`` runs here. What comes back from there is the student kernel's word: check it.
+    """
+    run_there = getattr(obj, "__course_run__", None)
+    if run_there is None:
+        return fn(obj, *args, **kwargs)
+    return run_there(fn.__module__, fn.__name__, *args, **kwargs)

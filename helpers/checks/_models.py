@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rebuildable import beside
 from ._compare import fail
 
 
@@ -97,16 +98,11 @@ def put_weights(model, spec, seed):
     model.set_weights(draw_weights(spec, seed))
 
 
-def _run_beside(model, name, *args):
-    run_there = getattr(model, "__course_run__", None)
-    return globals()[name](model, *args) if run_there is None else run_there(__name__, name, *args)
-
-
 def expect_weight_shapes(model, fn_name, shapes, count_hint, layers_hint, what="the model"):
     """Fail the check of ``fn_name`` unless ``model``'s weights (read where it lives) have
     the shapes ``shapes``: first the parameter count (with ``count_hint``), then the shapes
     in order (with ``layers_hint``); ``what`` names the model in the message."""
-    got = _run_beside(model, "weight_shapes")
+    got = beside(model, weight_shapes)
     want = [[int(d) for d in s] for s in shapes]
     if not (isinstance(got, list) and len(got) <= 10_000 and all(map(_is_shape, got))
             and all(d is not None and d >= 0 for s in got for d in s)):
@@ -130,7 +126,7 @@ def set_drawn_weights(model, fn_name, spec, seed, count_hint, layers_hint):
     """
     spec = [[str(kind), [int(d) for d in shape]] for kind, shape in spec]
     expect_weight_shapes(model, fn_name, [shape for _, shape in spec], count_hint, layers_hint)
-    _run_beside(model, "put_weights", spec, int(seed))
+    beside(model, put_weights, spec, int(seed))
     return [w.astype(np.float64) for w in draw_weights(spec, seed)]
 
 
@@ -145,7 +141,7 @@ def facts(model, fn_name, hint="Return a keras.Model built from keras.layers."):
     Fails the check of ``fn_name`` ("the grader could not read your model's layers") when
     the answer is not facts: a kernel's forged answer is refused, not trusted blindly.
     """
-    got = _run_beside(model, "model_facts")
+    got = beside(model, model_facts)
     ok = (isinstance(got, dict) and isinstance(got.get("keras_model"), bool)
           and isinstance(got.get("type"), str) and type(got.get("params")) is int
           and isinstance(got.get("layers"), list) and all(isinstance(t, str) for t in got["layers"])

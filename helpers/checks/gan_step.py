@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rebuildable import beside
 from ._compare import call, expect_close, fail, load_expected, passed, rel_error, scale_error
 
 #: The stored case's seed and learning rates (D_opt, G_opt).
@@ -88,10 +89,8 @@ def stored_step():
 
 def _ran(fn, name, seed, lrs):
     """:func:`run_step` where ``fn`` lives; its answer validated."""
-    run_there = getattr(fn, "__course_run__", None)
     try:
-        got = call(run_step if run_there is None else (lambda f, *a: run_there(__name__, "run_step", *a)),
-                   fn, seed, lrs, fn_name=name)
+        got = call(lambda f, *a: beside(f, run_step, *a), fn, seed, lrs, fn_name=name)
     except ValueError as exc:                 # Keras: an optimizer met variables it was not built for
         if "Unknown variable" not in str(exc):
             raise

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.rebuildable import rebuildable
+from helpers.rebuildable import beside, rebuildable
 
 from ._compare import (as_array, call, expect_finite, expect_shape, fail, load_expected, passed,
                        rel_error)
@@ -188,10 +188,8 @@ def check_class_visualization_update_step(fn):
     }, tol=1e-3)
     # under the grader's judge ``fn`` is a proxy: tf.function must trace it in the student's
     # kernel, with that kernel's copy of the model (helpers.rebuildable)
-    run_there = getattr(fn, "__course_run__", None)
     try:
-        compiled = run_there(__name__, "in_tf_function", tf.constant(X), model, *args) \
-            if run_there else in_tf_function(fn, tf.constant(X), model, *args)
+        compiled = beside(fn, in_tf_function, tf.constant(X), model, *args)
         compiled = as_array(compiled, "X_new", name)
     except Exception as exc:  # noqa: BLE001 - any tracing error gets the same advice
         fail(name, f"works eagerly but fails inside tf.function ({type(exc).__name__}: "
