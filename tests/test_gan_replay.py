@@ -53,6 +53,19 @@ def test_the_solution_replays_the_stored_sketch(label):
     assert "simultaneous updates" in why
 
 
+def test_the_dcgan_replays_on_one_thread():
+    """A grading kernel on one thread (``--workers 2`` on 2 cores: the demo, CI) splits the
+    DCGAN's sums otherwise than one on two threads, and replays against the 1-thread sketch."""
+    import subprocess
+    code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tools']\n"
+            "import make_gan_replay as m\nfrom helpers import gan_replay\nns = m.solution_functions()\n"
+            "print(gan_replay.replay_verdict('DCGAN', sample_noise=ns['sample_noise'], **m.fns_for('DCGAN', ns)))")
+    done = subprocess.run([sys.executable, "-c", code, str(REPO)], env=TOOL.thread_env(1), cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(True, " in done.stdout and "with 1 thread)" in done.stdout, done.stdout
+
+
 def test_alternating_updates_are_recognised_and_trained_in_full():
     """Alternating D/G updates are correct too, but their full run is not the stored one."""
     for label in ("vanilla GAN", "DCGAN"):

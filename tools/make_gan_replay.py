@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python tools/make_gan_replay.py           # the replay sketches (about a minute)
+    python tools/make_gan_replay.py           # the replay sketches, on 1, 2 and 4 threads (minutes)
     python tools/make_gan_replay.py --full    # also the recipe's full runs (about 12 CPU minutes)
 
 The sketches are :func:`helpers.gan_replay.sketch` of the solution notebook's functions, once
@@ -14,6 +14,7 @@ code is read from solutions/gans/gans.ipynb, which is why this lives here and no
 """
 from pathlib import Path
 import json
+import os
 import sys
 
 import numpy as np
@@ -62,19 +63,46 @@ def fns_for(label, ns, order="simultaneous"):
     return dict(discriminator=d, generator=g, d_loss_fn=dl, g_loss_fn=gl, train_step=step)
 
 
-if __name__ == "__main__":
+def thread_env(threads):
+    """The environment of a grading kernel with ``threads`` threads (as helpers.grading.sandbox sets it)."""
+    t = str(threads)
+    return {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": t,
+            "OPENBLAS_NUM_THREADS": t, "MKL_NUM_THREADS": t, "TF_NUM_INTRAOP_THREADS": t,
+            "TF_NUM_INTEROP_THREADS": t}
+
+
+def sketch_here(threads, out):
+    """Every sketch, in this process (started with :func:`thread_env`), saved to ``out``."""
     ns = solution_functions()
     arrays = {}
     for label in gan_replay.REPLAY_STEPS:
         for order in gan_replay.ORDERS:
-            arrays.update(gan_replay.pack(label, order, gan_replay.sketch(label, **fns_for(label, ns, order))))
-            print(f"{label} ({order}): sketched", flush=True)
+            arrays.update(gan_replay.pack(label, order, threads,
+                                          gan_replay.sketch(label, **fns_for(label, ns, order))))
+            print(f"{label} ({order}, {threads} thread(s)): sketched", flush=True)
+    np.savez(out, **arrays)
+
+
+if __name__ == "__main__":
+    if "--threads" in sys.argv:      # a child: one thread count
+        sketch_here(int(sys.argv[sys.argv.index("--threads") + 1]), sys.argv[sys.argv.index("--out") + 1])
+        sys.exit(0)
+    import subprocess
+    import tempfile
+    arrays = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for threads in gan_replay.THREADS:   # TensorFlow's thread count is fixed when it starts
+            part = Path(tmp) / f"{threads}.npz"
+            subprocess.run([sys.executable, __file__, "--threads", str(threads), "--out", str(part)],
+                           env=thread_env(threads), check=True)
+            with np.load(part) as data:
+                arrays.update({k: data[k] for k in data.files})
     np.savez(gan_replay.SKETCHES, **arrays)
     print(f"wrote {gan_replay.SKETCHES} ({len(arrays)} arrays)")
     if "--full" in sys.argv:
-        import os
         os.environ["COURSE_GRADING"] = "1"
         os.environ["COURSE_GAN_FULL_RUN"] = "1"
+        ns = solution_functions()
         scores = {}
         for label in gan_replay.REPLAY_STEPS:
             score = gan_training.graded_score(label, None, sample_noise=ns["sample_noise"], **fns_for(label, ns))
