@@ -170,6 +170,12 @@ class SandboxKernelManager(AsyncKernelManager):
         await super()._async_launch_kernel(wrapped, **kw)
 
 
+def _one_line(text, limit=200):
+    """``text`` as one printable line of at most ``limit`` characters (for an instructor's note)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(text))
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:limit]
+
+
 def _error(ename, evalue):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
@@ -240,6 +246,8 @@ class GuardedExecute(Execute):
         self._timed_out = True
         return await super()._async_handle_timeout(timeout, cell)
 
+    _silent_error = ""
+
     async def _silent(self, code, timeout):
         """Run code without history; return its stdout text, or None if no reply in time."""
         chunks = []
@@ -256,7 +264,9 @@ class GuardedExecute(Execute):
             return None
         except Exception:  # noqa: BLE001 - a dead kernel, closed channels
             return None
-        if reply.get("content", {}).get("status") != "ok":
+        content = reply.get("content", {})
+        if content.get("status") != "ok":
+            self._silent_error = _one_line(f"{content.get('ename', '')}: {content.get('evalue', '')}")
             return "".join(chunks) + "\n<error>"
         return "".join(chunks)
 
@@ -289,7 +299,8 @@ class GuardedExecute(Execute):
                         raise DeadKernelError("Kernel died")
                     cell.outputs = [_error("GraderError", "the grader could not prepare this test "
                                            "(the kernel no longer runs code as sent)")]
-                    job.note(f"{where}: the kernel no longer ran the grader's code as sent")
+                    job.note(f"{where}: the kernel no longer ran the grader's code as sent"
+                             + (f" ({self._silent_error})" if out is not None and self._silent_error else ""))
                     return cell
                 tok = "grader-" + secrets.token_hex(12)
                 self._tokens = {tok: False}
