@@ -248,6 +248,27 @@ def test_static_checks_see_the_notebooks_imports_and_helpers_without_its_kernel(
     assert _numpy_only.library_uses(proxy("fine")) == []
 
 
+def test_the_imports_rerun_in_the_students_kernel_are_ones_it_can_import(tmp_path):
+    """Before each test cell that runs in the student's kernel the guard re-runs the source's
+    imports there. Imports of the grading machinery (hidden from that kernel's sandbox: the
+    import fails, and the cell with it) and those of cells the judge runs are not among them."""
+    import nbformat
+    from helpers.grading.jobs import _source_guard_info
+    nb = nbformat.v4.new_notebook()
+    cell = lambda src, **meta: nbformat.v4.new_code_cell(src, metadata={"nbgrader": meta})  # noqa: E731
+    nb.cells = [cell("import numpy as np\nfrom helpers.checks import gans as checks"),
+                cell("x = 1", solution=True, grade_id="a"),
+                cell("from helpers.grading.gan_reference import expected_step\nimport helpers.grading.bridge\n"
+                     "from helpers import grading\nimport secrets", grade=True, grade_id="t", points=1),
+                cell("import json\nfrom helpers.grading import wire", grade=True, grade_id="k", points=1)]
+    path = tmp_path / "a.ipynb"
+    nbformat.write(nb, path)
+    imports, _ = _source_guard_info(path, trusted={"t": ""})
+    assert imports.splitlines() == ["import numpy as np", "from helpers.checks import gans as checks", "import json"]
+    everything = _source_guard_info(path)[0].splitlines()
+    assert "import secrets" in everything and not any("grading" in line for line in everything)
+
+
 def test_a_kernel_that_prints_without_end_does_not_hold_the_judge_before_a_request():
     """Before each request the judge drops what the kernel printed, for half a second at
     most: a background thread that prints forever must not keep it there."""

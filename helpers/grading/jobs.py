@@ -18,12 +18,15 @@ from pathlib import Path
 
 from .course import _api, _check, _last_line, _scores, _tool_path, course_settings
 
-def _source_guard_info(source_nb):
+def _source_guard_info(source_nb, trusted=()):
     """(import lines, builtin names the tests use) of a source notebook.
 
     The import lines (top-level ``import``/``from`` statements of every cell that
-    is not a solution cell) are re-run before each test cell, so names such as
-    ``np`` and ``checks`` are the real modules whatever the submission rebound.
+    is not a solution cell) are re-run in the student's kernel before each test cell
+    that runs there, so names such as ``np`` and ``checks`` are the real modules
+    whatever the submission rebound. Not taken: the lines of test cells the judge runs
+    (their grade_ids in ``trusted``; they never run in the student's kernel) and imports
+    of the grading machinery, which the student's sandbox does not hold.
     """
     import ast
     import builtins
@@ -32,7 +35,7 @@ def _source_guard_info(source_nb):
     imports, names = [], set()
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("solution"):
+        if cell.cell_type != "code" or meta.get("solution") or meta.get("grade_id") in trusted:
             continue
         text = "\n".join(l for l in cell.source.splitlines() if not l.lstrip().startswith(("%", "!")))
         try:
@@ -40,12 +43,20 @@ def _source_guard_info(source_nb):
         except SyntaxError:
             continue
         for node in tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not _imports_grading(node):
                 imports.append(ast.unparse(node))
         if meta.get("grade"):
             names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                       and isinstance(n.ctx, ast.Load) and hasattr(builtins, n.id)}
     return "\n".join(dict.fromkeys(imports)), sorted(names)
+
+
+def _imports_grading(node):
+    """Whether an import statement reaches ``helpers.grading`` (or ``helpers.__main__``)."""
+    import ast
+    modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+        [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+    return any(m.startswith(("helpers.grading", "helpers.__main__")) for m in modules)
 
 
 def _prepare_template(work, name, solutions):
@@ -60,14 +71,14 @@ def _prepare_template(work, name, solutions):
     files = {str(p.relative_to(src)): p.read_bytes() for p in sorted(src.rglob("*"))
              if p.is_file() and p.suffix != ".ipynb"}
     source_nb = src / f"{name}.ipynb"
-    imports, names = _source_guard_info(source_nb)
+    import nbformat
+    from .judge import trusted_cells
+    trusted = trusted_cells(nbformat.read(source_nb, as_version=4))
+    imports, names = _source_guard_info(source_nb, trusted)
     import hashlib
     digest = hashlib.sha256(source_nb.read_bytes())
     for rel in sorted(files):
         digest.update(rel.encode() + files[rel])
-    import nbformat
-    from .judge import trusted_cells
-    trusted = trusted_cells(nbformat.read(source_nb, as_version=4))
     return {"db": (tdir / "gradebook.db").read_bytes(), "files": files, "trusted": trusted,
             "imports": imports, "names": names,
             "protect": list(course_settings(name, solutions).get("protect", [])),
