@@ -249,8 +249,10 @@ class GuardedExecute(Execute):
     _silent_error = ""
 
     async def _silent(self, code, timeout):
-        """Run code without history; return its stdout text, or None if no reply in time."""
+        """Run code without history; return its stdout text, or None if no reply in time
+        (what an error reply raised is kept in ``_silent_error`` until the next call)."""
         chunks = []
+        self._silent_error = ""
 
         def hook(msg):   # keeps a bounded tail: the grader's tokens, not a student's flood
             if msg["msg_type"] == "stream":
