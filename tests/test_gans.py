@@ -761,3 +761,79 @@ def test_gans_corpus_cases(case):
         except AssertionError:
             lost.add(grade_id)
     assert lost == case.expect_lost, f"{case.name}: lost {sorted(lost)}, expected {sorted(case.expect_lost)}"
+
+
+# ----------------------------------------------------------------------------- other correct ways to build the models
+
+def _d_without_input():                                  # no keras.Input: weights exist after the first call
+    return keras.Sequential([layers.Dense(256), layers.LeakyReLU(0.01), layers.Dense(256), layers.LeakyReLU(0.01),
+                             layers.Dense(1)])
+
+
+class _SubclassedD(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = layers.Dense(256), layers.Dense(256), layers.Dense(1)
+
+    def call(self, x):
+        return self.c(tf.nn.leaky_relu(self.b(tf.nn.leaky_relu(self.a(x), 0.01)), 0.01))
+
+
+def _g_without_input(noise_dim=96):
+    return keras.Sequential([layers.Dense(1024, activation="relu"), layers.Dense(1024, activation="relu"),
+                             layers.Dense(784, activation="tanh")])
+
+
+def _dc_d_without_input():
+    return keras.Sequential([layers.Reshape((28, 28, 1)), layers.Conv2D(32, 5), layers.LeakyReLU(0.01),
+                             layers.MaxPooling2D(2), layers.Conv2D(64, 5), layers.LeakyReLU(0.01),
+                             layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(1024), layers.LeakyReLU(0.01),
+                             layers.Dense(1)])
+
+
+def _dc_g_blocks(eps=(1e-3,) * 3, bn_first=(False,) * 3, nested=False, with_input=True):
+    """The DCGAN generator with each block's BatchNorm epsilon and order (before or after
+    the ReLU) of its own, optionally each block a nested Sequential, optionally no Input."""
+    def block(layer, i):
+        pair = [layers.ReLU(), layers.BatchNormalization(epsilon=eps[i])]
+        parts = [layer, *(pair[::-1] if bn_first[i] else pair)]
+        return [keras.Sequential(parts)] if nested else parts
+    return lambda noise_dim=96: keras.Sequential([
+        *([keras.Input((noise_dim,))] if with_input else []), *block(layers.Dense(1024), 0),
+        *block(layers.Dense(7 * 7 * 128), 1), layers.Reshape((7, 7, 128)),
+        *block(layers.Conv2DTranspose(64, 4, strides=2, padding="same"), 2),
+        layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh"), layers.Reshape((784,))])
+
+
+@pytest.mark.parametrize("check, grade_id, name, fn", [
+    (checks.check_discriminator, "gans_discriminator", "discriminator", _d_without_input),
+    (checks.check_discriminator, "gans_discriminator", "discriminator", _SubclassedD),
+    (checks.check_generator, "gans_generator", "generator", _g_without_input),
+    (checks.check_dc_discriminator, "gans_dc_discriminator", "dc_discriminator", _dc_d_without_input),
+    (checks.check_dc_generator, "gans_dc_generator", "dc_generator", _dc_g_blocks(with_input=False)),
+    (checks.check_dc_generator, "gans_dc_generator", "dc_generator", _dc_g_blocks(nested=True)),
+    (checks.check_dc_generator, "gans_dc_generator", "dc_generator", _dc_g_blocks(eps=(1e-5, 1e-3, 1e-2))),
+    (checks.check_dc_generator, "gans_dc_generator", "dc_generator",
+     _dc_g_blocks(eps=(1e-5, 1e-3, 1e-2), bn_first=(True, False, True))),
+], ids=["D no Input", "D subclassed", "G no Input", "DC D no Input", "DC G no Input", "DC G nested blocks",
+        "DC G epsilon per layer", "DC G BatchNorm order per block"])
+def test_models_built_other_correct_ways_pass_checks_and_graded_cells(check, grade_id, name, fn):
+    """Models without keras.Input or subclassed (no weights until their first call), blocks
+    as nested Sequentials, BatchNorm epsilons and orders chosen per block: all correct."""
+    check(fn)
+    check(InKernel(fn))
+    _run_cell(grade_id, **{name: fn})
+
+
+def test_activations_capped_above_fail_on_the_checks_loud_row():
+    """ReLU6 in G, or a LeakyReLU clipped at 3 in D, equal the right activations on inputs
+    of order 1; the checks' last input row is LOUD times larger and tells them apart."""
+    relu6_g = lambda noise_dim=96: keras.Sequential([  # noqa: E731
+        keras.Input((noise_dim,)), layers.Dense(1024, activation="relu6"), layers.Dense(1024, activation="relu6"),
+        layers.Dense(784, activation="tanh")])
+    clipped = lambda t: tf.minimum(tf.nn.leaky_relu(t, 0.01), 3.0)  # noqa: E731
+    clipped_d = lambda: keras.Sequential([keras.Input((784,)), layers.Dense(256, activation=clipped),  # noqa: E731
+                                          layers.Dense(256, activation=clipped), layers.Dense(1)])
+    for _ in range(3):                                   # fresh weights and inputs each time
+        _fails(checks.check_generator, relu6_g, "differs from the expected layers' output")
+        _fails(checks.check_discriminator, clipped_d, "differs from the expected layers' output")

@@ -28,34 +28,63 @@ def _layer_types(model):
     return seen
 
 
-def _output_shapes(model):
-    """Output shapes, without the batch axis, of the model's own layers where Keras knows them."""
-    shapes = []
+def _own_layers(model):
+    """The model's layers, a nested model's layers in its place (depth first, the order of
+    ``model.weights``); the nested models themselves are left out."""
+    import keras
     for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _own_layers(layer)
+        else:
+            yield layer
+
+
+def _output_shapes(model):
+    """Output shapes, without the batch axis, of the model's layers (nested models'
+    included) where Keras knows them."""
+    shapes = []
+    for layer in _own_layers(model):
         try:
             shapes.append([None if d is None else int(d) for d in layer.output.shape[1:]])
-        except (AttributeError, ValueError, TypeError):
+        except (AttributeError, ValueError, TypeError, RuntimeError):
             continue
     return shapes
 
 
-def model_facts(model):
+def _build(model, input_shape):
+    """Call ``model`` once on zeros of shape (1, *input_shape) when it has no weights yet (a
+    Sequential without keras.Input, a subclassed model): Keras makes weights on the first
+    call. Returns the error text of that call, or ""."""
+    if input_shape is None or (model.built and model.weights):
+        return ""
+    try:
+        model(np.zeros((1, *[int(d) for d in input_shape]), np.float32), training=False)
+    except Exception as exc:      # noqa: BLE001 - reported to the student by the check
+        return f"{type(exc).__name__}: {exc}"[:400]
+    return ""
+
+
+def model_facts(model, input_shape=None):
     """The facts of ``model`` as plain data (what crosses the judge's wire).
 
-    Returns {"keras_model": bool, "type": class name, "layers": [layer class names],
-    "params": int (0 while a subclassed model is not built), "shapes": [[int or None, ...]]
-    (each top-level layer's output shape without the batch axis, where known),
-    "bn_epsilons": [float] (each BatchNormalization layer's epsilon)}.
+    A model without weights yet is first called on zeros of shape (1, *input_shape), when
+    ``input_shape`` is given. Returns {"keras_model": bool, "type": class name, "layers":
+    [layer class names], "params": int (0 while a model is not built), "shapes": [[int or
+    None, ...]] (each layer's output shape without the batch axis, where known),
+    "bn_epsilons": [float] (each BatchNormalization layer's epsilon, in the order of the
+    model's weights), "build_error": str (what building it raised, or "")}.
     """
     import keras
     if not isinstance(model, keras.Model):
         return {"keras_model": False, "type": type(model).__name__, "layers": [], "params": 0,
-                "shapes": [], "bn_epsilons": []}
+                "shapes": [], "bn_epsilons": [], "build_error": ""}
+    error = _build(model, input_shape)
     return {"keras_model": True, "type": type(model).__name__, "layers": _layer_types(model),
             "params": int(model.count_params()) if model.built else 0,
             "shapes": _output_shapes(model),
-            "bn_epsilons": [float(layer.get_config().get("epsilon", 1e-3)) for layer in model.layers
-                            if type(layer).__name__ == "BatchNormalization"]}
+            "bn_epsilons": [float(layer.get_config().get("epsilon", 1e-3)) for layer in _own_layers(model)
+                            if type(layer).__name__ == "BatchNormalization"],
+            "build_error": error}
 
 
 def weight_shapes(model):
@@ -135,20 +164,23 @@ def _is_shape(s):
         d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in s)
 
 
-def facts(model, fn_name, hint="Return a keras.Model built from keras.layers."):
-    """:func:`model_facts` of ``model``, run where the model lives, its answer validated.
+def facts(model, fn_name, hint="Return a keras.Model built from keras.layers.", input_shape=None):
+    """:func:`model_facts` of ``model`` (built on ``input_shape`` if it has no weights yet),
+    run where the model lives, its answer validated.
 
     Fails the check of ``fn_name`` ("the grader could not read your model's layers") when
     the answer is not facts: a kernel's forged answer is refused, not trusted blindly.
     """
-    got = beside(model, model_facts)
+    got = beside(model, model_facts, *([] if input_shape is None else [[int(d) for d in input_shape]]))
     ok = (isinstance(got, dict) and isinstance(got.get("keras_model"), bool)
           and isinstance(got.get("type"), str) and type(got.get("params")) is int
           and isinstance(got.get("layers"), list) and all(isinstance(t, str) for t in got["layers"])
           and isinstance(got.get("shapes", []), list) and all(map(_is_shape, got.get("shapes", [])))
           and isinstance(got.get("bn_epsilons", []), list)
-          and all(type(e) in (int, float) for e in got.get("bn_epsilons", [])))
+          and all(type(e) in (int, float) for e in got.get("bn_epsilons", []))
+          and isinstance(got.get("build_error", ""), str))
     if not ok:
         fail(fn_name, "the grader could not read your model's layers.", hint)
     return dict(got, shapes=[tuple(s) for s in got.get("shapes", [])],
-                bn_epsilons=[float(e) for e in got.get("bn_epsilons", [])])
+                bn_epsilons=[float(e) for e in got.get("bn_epsilons", [])][:64],
+                build_error=got.get("build_error", "")[:400])

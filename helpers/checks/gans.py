@@ -7,6 +7,7 @@ weights the checker draws and gives them (:func:`._models.set_drawn_weights`).
 """
 from __future__ import annotations
 
+import itertools
 
 import numpy as np
 
@@ -91,15 +92,39 @@ def check_sample_noise(fn):
 
 # ----------------------------------------------------------------------------- models
 
-def _is_model(model, name, hint):
-    """The model's :func:`._models.model_facts` (read where the model lives); fails unless
-    it is a Keras model."""
+def _is_model(model, name, hint, input_shape):
+    """The model's :func:`._models.model_facts` (read where the model lives; a model without
+    weights yet is first called on zeros of shape (1, *input_shape)); fails unless it is a
+    Keras model that this call builds."""
     if model is None:
         fail(name, "returned None.", "Most likely: the function does not `return` the model.")
-    got = facts(model, name, hint)
+    got = facts(model, name, hint, input_shape)
     if not got["keras_model"]:
         fail(name, f"returned a {got['type'][:60]}, not a Keras model.", hint)
+    if got["build_error"]:
+        if "112, 112" in got["build_error"] or "28, 28, 8" in got["build_error"]:
+            _fail_reshape_28(name)
+        fail(name, f"calling the model on a batch of shape {(1, *input_shape)} raised {got['build_error']}", hint)
     return got
+
+
+def _fail_reshape_28(name):
+    fail(name, "building the model failed: the upsampled image is 112x112, not 28x28.",
+         "Most likely: the dense output was reshaped to (28, 28, 8); reshape it to (7, 7, 128) "
+         "so the two stride-2 Conv2DTranspose layers upsample 7 -> 14 -> 28.")
+
+
+#: Inputs of the model checks are uniform in [-1, 1] but for one row, this many times
+#: larger: its pre-activations reach far beyond the usual ones (|x| ~ 10-30), so that an
+#: activation capped above (ReLU6, a clipped LeakyReLU) differs from the right one there.
+LOUD = 12.0
+
+
+def _inputs(seed, shape):
+    """Model inputs of ``shape`` (float32) drawn from ``seed``; the last row LOUD times louder."""
+    x = np.random.default_rng(seed).uniform(-1, 1, size=shape)
+    x[-1] *= LOUD
+    return x.astype(np.float32)
 
 
 def _dense_spec(sizes):
@@ -123,18 +148,26 @@ def _mlp(x, pairs, hidden, last):
     return h
 
 
+#: Tolerance of a model's output against its NumPy recomputation, as max |diff| / max |expected|.
+FORWARD_TOL = 1e-4
+
+
+def _scaled_error(out, exp):
+    return float(np.max(np.abs(out - exp)) / (np.max(np.abs(exp)) + 1e-12))
+
+
 def _expect_forward(out, exp, what, fn_name, mistakes, hint):
     """Compare a model's output with its NumPy recomputation, relative to the output's scale.
 
     (Float32 sums over 1,024 terms leave ~1e-6 absolute noise, so the element-wise
     relative error of outputs near 0 says nothing; max |diff| / max |expected| does.)
     """
-    err = lambda a, b: float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-12))  # noqa: E731
+    err = _scaled_error
     out = as_array(out, what, fn_name).astype(np.float64)
-    if err(out, exp) <= 1e-4:
+    if err(out, exp) <= FORWARD_TOL:
         return
-    for description, wrong in mistakes.items():
-        if err(out, wrong) <= 1e-4:
+    for description, wrong in (mistakes.items() if isinstance(mistakes, dict) else mistakes):
+        if err(out, wrong) <= FORWARD_TOL:
             fail(fn_name, f"{what} has the right shape but not the expected values.", f"Most likely: {description}")
     fail(fn_name, f"{what} differs from the expected layers' output by {err(out, exp):.2g} of its scale.", hint)
 
@@ -150,12 +183,12 @@ def check_discriminator(fn, seed=None):
     hint = "Build it with keras.Sequential([keras.Input((784,)), layers.Dense(256), ...])."
     seed = fresh_seed() if seed is None else int(seed)
     model = call(fn, fn_name=name)
-    _is_model(model, name, hint)
+    _is_model(model, name, hint, (784,))
     ws = set_drawn_weights(model, name, _dense_spec([784, 256, 256, 1]), seed,
                            "Expected Dense 784->256, 256->256, 256->1 with biases: 200,960 + 65,792 + 257 "
                            "parameters.", "Dense(256), Dense(256), Dense(1)")
-    x = np.random.default_rng(seed + 1).uniform(-1, 1, size=(5, 784)).astype(np.float32)
-    out = expect_shape(model(x, training=False), (5, 1), "D(x) for x of shape (5, 784)", name,
+    x = _inputs(seed + 1, (5, 784))
+    out = expect_shape(model(x.copy(), training=False), (5, 1), "D(x) for x of shape (5, 784)", name,
                        hint="The discriminator returns one logit per image.")
     pairs = list(zip(ws[0::2], ws[1::2]))
     ident = lambda h: h  # noqa: E731
@@ -179,16 +212,16 @@ def check_generator(fn, seed=None):
     model = call(fn, 96, fn_name=name)
     hint = "Build it with keras.Sequential([keras.Input((noise_dim,)), layers.Dense(1024), ...])."
     layers_hint = "Dense(1024), Dense(1024), Dense(784)"
-    _is_model(model, name, hint)
+    _is_model(model, name, hint, (96,))
     ws = set_drawn_weights(model, name, _dense_spec([96, 1024, 1024, 784]), seed,
                            "Expected Dense noise_dim->1024, 1024->1024, 1024->784 with biases "
                            "(99,328 + 1,049,600 + 803,600 for noise_dim=96).", layers_hint)
     small = call(fn, 7, fn_name=name)
-    _is_model(small, name, hint)
+    _is_model(small, name, hint, (7,))
     expect_weight_shapes(small, name, [shape for _, shape in _dense_spec([7, 1024, 1024, 784])],
                          "Use the noise_dim argument for the input size.", layers_hint, what="generator(7)")
-    z = np.random.default_rng(seed + 1).uniform(-1, 1, size=(6, 96)).astype(np.float32)
-    out = expect_shape(model(z, training=False), (6, 784), "G(z) for z of shape (6, 96)", name,
+    z = _inputs(seed + 1, (6, 96))
+    out = expect_shape(model(z.copy(), training=False), (6, 784), "G(z) for z of shape (6, 96)", name,
                        hint="The generator returns flat images of 784 pixels.")
     pairs = list(zip(ws[0::2], ws[1::2]))
     relu = lambda h: np.maximum(h, 0)  # noqa: E731
@@ -345,7 +378,7 @@ def check_dc_discriminator(fn, seed=None):
     name = "dc_discriminator"
     seed = fresh_seed() if seed is None else int(seed)
     model = call(fn, fn_name=name)
-    model_facts = _is_model(model, name, "Return a keras.Sequential model.")
+    model_facts = _is_model(model, name, "Return a keras.Sequential model.", (784,))
     shapes = model_facts["shapes"]
     if shapes and (24, 24, 32) not in shapes:
         fail(name, f"no layer outputs (24, 24, 32); your layers output {shapes}.",
@@ -353,7 +386,7 @@ def check_dc_discriminator(fn, seed=None):
     ws = set_drawn_weights(model, name, D_DC_SPEC, seed,
                            "Expected Conv2D(32, 5) 832 + Conv2D(64, 5) 51,264 + Dense(1024) 1,049,600 + "
                            "Dense(1) 1,025.", "Conv2D(32, 5), Conv2D(64, 5), Dense(1024), Dense(1)")
-    x = np.random.default_rng(seed + 1).uniform(-1, 1, size=(4, 784)).astype(np.float32)
+    x = _inputs(seed + 1, (4, 784))
     out = expect_shape(model(x.copy(), training=False), (4, 1), "D(x) for x of shape (4, 784)", name,
                        hint="Reshape the flat input to (28, 28, 1) first; return one logit per image.")
     expect_shape(model(x[:1].copy(), training=False), (1, 1), "D(x) for one image", name)
@@ -374,32 +407,37 @@ def check_dc_discriminator(fn, seed=None):
                         "after each hidden layer.")
 
 
-def _dc_g_forward(z, ws, acts, last, eps, bn_first=False):
-    """The DCGAN generator of the table from its weights, batch norm in inference mode,
-    after each hidden activation (or before it: ``bn_first``)."""
+def _dc_g_forward(z, ws, acts, last, eps=(1e-3,) * 3, bn_first=(False,) * 3):
+    """The DCGAN generator of the table from its weights, batch norm in inference mode
+    (epsilon ``eps[i]`` in block i), after each hidden activation (before it where
+    ``bn_first[i]``)."""
     (w1, b1, *bn1), (w2, b2, *bn2), (t1, c1, *bn3), (t2, c2) = ws[0:6], ws[6:12], ws[12:18], ws[18:20]
 
-    def bn(h, gamma, beta, mean, var):
-        return (h - mean) / np.sqrt(var + eps) * gamma + beta
+    def block(h, i, stats):
+        gamma, beta, mean, var = stats
+        bn = lambda t: (t - mean) / np.sqrt(var + eps[i]) * gamma + beta  # noqa: E731
+        return acts[i](bn(h)) if bn_first[i] else bn(acts[i](h))
 
-    def block(h, act, stats):
-        return act(bn(h, *stats)) if bn_first else bn(act(h), *stats)
-
-    h = block(z.astype(np.float64) @ w1 + b1, acts[0], bn1)            # (N, 1024)
-    h = block(h @ w2 + b2, acts[1], bn2).reshape(-1, 7, 7, 128)         # (N, 7, 7, 128)
-    h = block(_conv_t(h, t1, c1), acts[2], bn3)                         # (N, 14, 14, 64)
+    h = block(z.astype(np.float64) @ w1 + b1, 0, bn1)                  # (N, 1024)
+    h = block(h @ w2 + b2, 1, bn2).reshape(-1, 7, 7, 128)               # (N, 7, 7, 128)
+    h = block(_conv_t(h, t1, c1), 2, bn3)                               # (N, 14, 14, 64)
     return last(_conv_t(h, t2, c2)).reshape(len(h), 784)               # (N, 784)
 
 
 G_DC_LAYERS = ("Dense(1024)", "Dense(7 * 7 * 128)", "Conv2DTranspose(64, 4)")
 
 
-def _bn_epsilon(model_facts):
-    """The BatchNormalization epsilon the model says it uses, if one and in [1e-7, 1e-2]
-    (Keras' 1e-3, PyTorch's 1e-5); else Keras' default."""
-    eps = set(model_facts["bn_epsilons"])
-    eps = eps.pop() if len(eps) == 1 else 1e-3
-    return eps if 1e-7 <= eps <= 1e-2 else 1e-3
+def _bn_epsilons(model_facts):
+    """The epsilon of each of the three BatchNormalization layers, as the model says, each
+    kept if in [1e-7, 1e-2] (Keras' 1e-3, PyTorch's 1e-5) and Keras' default otherwise."""
+    eps = model_facts["bn_epsilons"]
+    eps = eps if len(eps) == 3 else [eps[0]] * 3 if len(set(eps)) == 1 else [1e-3] * 3
+    return tuple(e if 1e-7 <= e <= 1e-2 else 1e-3 for e in eps)
+
+
+#: Where each generator block may put its BatchNormalization: after the ReLU (cs231n's
+#: table) or before it (the DCGAN paper's order); each block chooses on its own.
+BN_ORDERS = tuple(itertools.product((False, True), repeat=3))
 
 
 def dc_generator_spec(noise_dim):
@@ -424,11 +462,9 @@ def check_dc_generator(fn, noise_dim=96, seed=None):
         model = call(fn, int(noise_dim), fn_name=name)
     except ValueError as exc:                 # Keras refuses to build a wrong reshape
         if "112, 112" in str(exc) or "28, 28, 8" in str(exc):
-            fail(name, "building the model failed: the upsampled image is 112x112, not 28x28.",
-                 "Most likely: the dense output was reshaped to (28, 28, 8); reshape it to (7, 7, 128) "
-                 "so the two stride-2 Conv2DTranspose layers upsample 7 -> 14 -> 28.")
+            _fail_reshape_28(name)
         raise
-    model_facts = _is_model(model, name, "Return a keras.Sequential model.")
+    model_facts = _is_model(model, name, "Return a keras.Sequential model.", (int(noise_dim),))
     shapes = model_facts["shapes"]
     if (28, 28, 8) in shapes:
         fail(name, "a layer outputs (28, 28, 8): the 6,272 numbers must be reshaped to (7, 7, 128).",
@@ -447,7 +483,7 @@ def check_dc_generator(fn, noise_dim=96, seed=None):
         f"1,025 (noise_dim={noise_dim}).",
         "Dense(1024), BatchNormalization, Dense(6272), BatchNormalization, "
         "Conv2DTranspose(64, 4), BatchNormalization, Conv2DTranspose(1, 4)")
-    z = np.random.default_rng(seed + 1).uniform(-1, 1, size=(8, noise_dim)).astype(np.float32)
+    z = _inputs(seed + 1, (8, noise_dim))
     out = expect_shape(model(z.copy(), training=False), (8, 784), f"G(z) for z of shape (8, {noise_dim})",
                        name, hint="Flatten the (28, 28, 1) image to 784 pixels at the end (Reshape((784,))).")
     if out.min() < -1 or out.max() > 1:
@@ -455,18 +491,19 @@ def check_dc_generator(fn, noise_dim=96, seed=None):
              "The last Conv2DTranspose needs activation='tanh'.")
     if out.min() >= 0:
         fail(name, "no output is negative: images lie in [-1, 1].", "Use tanh, not sigmoid or ReLU, on the output.")
-    eps = _bn_epsilon(model_facts)
+    eps = _bn_epsilons(model_facts)
     wrong = {"no ReLU": _ident, "LeakyReLU(0.3) instead of ReLU": lambda h: _leaky(h, 0.3),
              "LeakyReLU(0.2) instead of ReLU": lambda h: _leaky(h, 0.2),
              "LeakyReLU(0.01) instead of ReLU": lambda h: _leaky(h, 0.01), "tanh instead of ReLU": np.tanh}
 
-    def outputs(bn_first):   # the right output and each named mistake's, BatchNorm after or before the ReLU
-        forward = lambda acts: _dc_g_forward(z, ws, acts, np.tanh, eps, bn_first)  # noqa: E731
-        return forward([_relu] * 3), _activation_mistakes(forward, _relu, wrong, G_DC_LAYERS, {})
-
-    # both orders are correct; the one with an output closest to the model's is judged
-    right, mistakes = min((outputs(False), outputs(True)), key=lambda pair: min(
-        float(np.abs(out - o).max()) for o in (pair[0], *pair[1].values())))
+    out = as_array(out, "G(z)", name).astype(np.float64)
+    forward = lambda acts, order: _dc_g_forward(z, ws, acts, np.tanh, eps, order)  # noqa: E731
+    # every order of BatchNorm and ReLU is correct: the right output closest to the model's is
+    # judged; only when none matches are the mistakes of every order computed (160 forwards)
+    right = min((forward([_relu] * 3, order) for order in BN_ORDERS), key=lambda o: float(np.abs(out - o).max()))
+    mistakes = [] if _scaled_error(out, right) <= FORWARD_TOL else [
+        pair for order in BN_ORDERS for pair in _activation_mistakes(
+            lambda acts: forward(acts, order), _relu, wrong, G_DC_LAYERS, {}).items()]
     _expect_forward(out, right, "G(z)", name, mistakes,
                     hint="Expected the table's layers: ReLU after Dense(1024), Dense(6272) and "
                          "Conv2DTranspose(64, 4), each followed by BatchNormalization; tanh on the output.")
