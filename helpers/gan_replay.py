@@ -68,11 +68,12 @@ def _batch_size(label):
     return RECIPES[label]["batch_size"]
 
 
-def fixed_inputs(label, noise_dim):
-    """The replay's fixed data: (x, z), x (K, B, 784) MNIST digits in [-1, 1], z (K, B, Z) in U(-1, 1)."""
+def fixed_inputs(label, noise_dim, seed=SEED):
+    """The replay's data, drawn from ``seed``: (x, z), x (K, B, 784) MNIST digits in [-1, 1],
+    z (K, B, Z) in U(-1, 1)."""
     from helpers.gan_training import training_images
     k, b = REPLAY_STEPS[label], _batch_size(label)
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(int(seed))
     images = training_images()
     x = images[rng.choice(len(images), size=k * b, replace=False)].reshape(k, b, 784)
     z = rng.uniform(-1, 1, size=(k, b, noise_dim)).astype(np.float32)
@@ -107,8 +108,11 @@ def noise_like_recipe(sample_noise, noise_dim):
     return None
 
 
-def sketch(label, *, discriminator, generator, d_loss_fn, g_loss_fn, train_step, noise_dim=96):
+def sketch(label, *, discriminator, generator, d_loss_fn, g_loss_fn, train_step, noise_dim=96, seed=SEED):
     """Replay :data:`REPLAY_STEPS` steps; returns dict shapes, norms, projections, losses.
+
+    The initial kernels, the batches, the noise and the projections' signs are drawn from
+    ``seed`` (the stored sketches use :data:`SEED`; the grader's judge draws a fresh one).
 
     - shapes: list of weight shapes, D's then G's (all weights, BatchNorm statistics too).
     - norms (T,), projections (T,): per tensor, ||w_K - w_0|| and sum(sign * (w_K - w_0)).
@@ -119,19 +123,19 @@ def sketch(label, *, discriminator, generator, d_loss_fn, g_loss_fn, train_step,
     from helpers import env
     env.seed_everything(0)
     D, G = discriminator(), generator(noise_dim)
-    _set_fixed_kernels(D, SEED + 1)
-    _set_fixed_kernels(G, SEED + 2)
+    _set_fixed_kernels(D, seed + 1)
+    _set_fixed_kernels(G, seed + 2)
     weights = list(D.weights) + list(G.weights)
     before = [np.array(w.numpy(), np.float64) for w in weights]
     D_opt = keras.optimizers.Adam(1e-3, beta_1=0.5)
     G_opt = keras.optimizers.Adam(1e-3, beta_1=0.5)
     step = tf.function(lambda x, z: train_step(x, z, D, G, D_opt, G_opt, d_loss_fn, g_loss_fn))
-    xs, zs = fixed_inputs(label, noise_dim)
+    xs, zs = fixed_inputs(label, noise_dim, seed)
     losses = []
     for x, z in zip(xs, zs):
         d_loss, g_loss = step(tf.constant(x), tf.constant(z))
         losses.append((float(np.asarray(d_loss)), float(np.asarray(g_loss))))
-    rng = np.random.default_rng(SEED + 3)
+    rng = np.random.default_rng(seed + 3)
     norms, projections = [], []
     for w, w0 in zip(weights, before):
         delta = np.array(w.numpy(), np.float64) - w0
@@ -140,6 +144,31 @@ def sketch(label, *, discriminator, generator, d_loss_fn, g_loss_fn, train_step,
         projections.append(float(np.sum(signs * delta)))
     return {"shapes": [tuple(w.shape) for w in weights], "norms": np.array(norms),
             "projections": np.array(projections), "losses": np.array(losses)}
+
+
+def sketch_beside(train_step, label, seed, discriminator, generator, d_loss_fn, g_loss_fn, noise_dim=96):
+    """:func:`sketch` with the arguments in the order :func:`helpers.rebuildable.beside` sends
+    them: under the grader's judge this runs in the student's kernel, next to their functions,
+    and its result goes back as data. Shapes come back as lists."""
+    got = sketch(label, discriminator=discriminator, generator=generator, d_loss_fn=d_loss_fn,
+                 g_loss_fn=g_loss_fn, train_step=train_step, noise_dim=int(noise_dim), seed=int(seed))
+    return dict(got, shapes=[list(s) for s in got["shapes"]])
+
+
+def sketches_differ(got, ref):
+    """Largest relative difference of the sketch ``got`` (data from anywhere: checked here)
+    from ``ref`` (:func:`sketch`'s result); inf when ``got`` is not a sketch of the same shapes."""
+    try:
+        shapes = [tuple(int(d) for d in s) for s in got["shapes"]]
+        got = {k: np.asarray(got[k], np.float64) for k in ("norms", "projections", "losses")}
+    except (TypeError, KeyError, ValueError, OverflowError):
+        return np.inf
+    want = {k: np.asarray(ref[k], np.float64) for k in ("norms", "projections", "losses")}
+    if shapes != [tuple(s) for s in ref["shapes"]] or any(got[k].shape != want[k].shape for k in want):
+        return np.inf
+    padded = max(len(s) for s in shapes)
+    return _distance(dict(got, shapes=shapes), dict(want, shapes=np.array(
+        [list(s) + [-1] * (padded - len(s)) for s in ref["shapes"]])))
 
 
 def _load_sketches(label):

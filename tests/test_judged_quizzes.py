@@ -225,7 +225,7 @@ FORGED_GANS = SKIP_THE_GUARD + (
     "_g.run_step = lambda fn, seed=5, lrs=(0.1, 0.05): {\n"
     "    'd_after': _e['D'], 'g_after': _e['G_simultaneous'], 'returned': 'tuple',\n"
     "    'result': [np.asarray(_e['d_loss']), np.asarray(_e['g_loss'])]}\n"
-    "_m.model_facts = lambda model: {'keras_model': True, 'type': 'Sequential', 'layers': ['Dense'],\n"
+    "_m.model_facts = lambda model, *a: {'keras_model': True, 'type': 'Sequential', 'layers': ['Dense'],\n"
     "                                'params': 267009, 'shapes': [[24, 24, 32], [7, 7, 128], [14, 14, 64],\n"
     "                                [28, 28, 1]], 'bn_epsilons': [0.001]}\n")
 
@@ -267,15 +267,32 @@ KEEPS_ITS_WEIGHTS = SKIP_THE_GUARD + (
     "_m.put_weights = lambda *a, **k: None\n")
 
 
+#: Written against the judged quality cells (helpers/grading/gan_judge.py): a correct
+#: sample_noise, the replay answered with the sketch stored for the fixed seed, and the full
+#: run's "samples" made of MNIST training digits with a little noise (nothing is trained).
+SAMPLES_FROM_DATA = SKIP_THE_GUARD + (
+    "import numpy as np, helpers.gan_replay as _r, helpers.gan_training as _t\n"
+    "_ref = _r._load_sketches('vanilla GAN')['simultaneous', 2]\n"
+    "_r.sketch_beside = lambda *a, **k: {'shapes': _r._shapes(_ref), 'norms': _ref['norms'],\n"
+    "                                    'projections': _ref['projections'], 'losses': _ref['losses']}\n"
+    "_x = _t.training_images()[:1000]\n"
+    "_t.graded_samples = lambda *a, **k: np.clip(_x + np.random.normal(0, 0.02, _x.shape), -1, 1).astype('float32')\n")
+CORRECT_NOISE = {"gans_sample_noise_answer": "def sample_noise(batch_size, dim):\n"
+                                             "    return tf.random.uniform((batch_size, dim), -1, 1)\n"}
+
+
 def test_gans_patched_in_the_students_kernel_scores_what_the_blank_release_does(tmp_path):
-    """gans' tests run in the judge, but its three quality cells (2 + 2 + 3 points), which
-    train GANs, still run in the kernel behind the guard (#18). A release whose kernel beats
-    the guard, passes every checker there, forges its models' facts and answers the train step
-    from the stored case, with one-layer models and a step that does nothing, scores only
-    those 7 kernel-side points: the judge gives the models weights it draws and recomputes
+    """Every gans test runs in the judge, its three quality cells (2 + 2 + 3 points) too. A
+    release whose kernel beats the guard, passes every checker there, forges its models' facts
+    and answers the train step from the stored case, with one-layer models and a step that
+    does nothing, scores nothing: the judge gives the models weights it draws and recomputes
     their outputs, and the step is judged on fresh cases. Mistakes hidden by the models' own
-    weights, or answered from a table of the inputs once fixed, score nothing on the judged
-    cells (they scored 5 points there before the judge drew weights and inputs)."""
+    weights, or answered from a table of the inputs once fixed, score nothing (they scored 5
+    points before the judge drew weights and inputs). Quality answered from data (the stored
+    replay sketch, MNIST digits as samples) scores nothing either: the judge replays on a seed
+    it draws and refuses copied digits. (Before the quality cells moved to the judge, the first
+    two scored those 7 points, the guard being beaten.)"""
     got = _graded_releases(tmp_path, "gans", {"mallory": (ONE_LAYER_GANS, FORGED_GANS),
-                                              "trudy": (HIDDEN_BY_WEIGHTS, KEEPS_ITS_WEIGHTS)})
-    assert got == {"mallory": (7.0, 27.0), "trudy": (7.0, 27.0)}
+                                              "trudy": (HIDDEN_BY_WEIGHTS, KEEPS_ITS_WEIGHTS),
+                                              "eve": (CORRECT_NOISE, SAMPLES_FROM_DATA)})
+    assert got == {"mallory": (0.0, 27.0), "trudy": (0.0, 27.0), "eve": (1.0, 27.0)}
