@@ -123,3 +123,26 @@ def test_dask_local_cluster_matches_sequential(tmp_path, sequential):
     for r in results:
         assert r.status == "graded", r.row()
         assert r.score == sequential[r.student[2:]], r.row()
+
+
+def test_results_graded_by_another_grader_are_graded_again(tmp_path, monkeypatch):
+    """A result is reused only when the grader is the same: its key holds a digest of the
+    course code (helpers/**/*.py) and expected values (data/expected/), so a course update
+    regrades what an older grader graded, without --regrade."""
+    from helpers.grading import jobs
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "data" / "expected").mkdir(parents=True)
+    (tmp_path / "helpers" / "checks.py").write_text("TOL = 1e-6\n")
+    (tmp_path / "data" / "expected" / "x.json").write_text("{}")
+    digests = [jobs.grader_code_digest(tmp_path)]
+    for path, text in (("helpers/checks.py", "TOL = 1e-3\n"), ("data/expected/x.json", '{"a": 1}')):
+        (tmp_path / path).write_text(text)
+        jobs._CODE.pop(tmp_path)
+        digests.append(jobs.grader_code_digest(tmp_path))
+    assert len(set(digests)) == 3
+    payload = {"notebooks": {"a.ipynb": b"{}"}, "source_hash": "s", "limits": {}, "sandbox": True}
+    keys = set()
+    for digest in digests:
+        monkeypatch.setattr(jobs, "grader_code_digest", lambda d=digest: d)
+        keys.add(jobs._result_key(payload))
+    assert len(keys) == 3

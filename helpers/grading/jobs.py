@@ -183,13 +183,33 @@ def grade_job(payload):
         out["seconds"] = time.perf_counter() - t0
 
 
+_CODE = {}
+
+
+def grader_code_digest(repo=None):
+    """SHA-256 of the course code and data that grading runs (``helpers/**/*.py`` and
+    ``data/expected/``), read once per process: part of every result's key, so that results
+    graded by an older grader (or older expected values) are graded again, not reused."""
+    import hashlib
+    from .sandbox import REPO
+    repo = Path(repo or REPO)
+    if repo not in _CODE:
+        h = hashlib.sha256()
+        files = sorted([*(repo / "helpers").rglob("*.py"), *(p for p in (repo / "data" / "expected").rglob("*")
+                                                           if p.is_file())])
+        for path in files:
+            h.update(str(path.relative_to(repo)).encode() + b"\0" + path.read_bytes())
+        _CODE[repo] = h.hexdigest()
+    return _CODE[repo]
+
+
 def _result_key(payload):
     import hashlib
     h = hashlib.sha256()
     for name in sorted(payload["notebooks"]):
         h.update(name.encode() + payload["notebooks"][name])
     h.update(json.dumps([payload["source_hash"], payload["limits"], payload["sandbox"],
-                         payload.get("guard", True)], sort_keys=True).encode())
+                         payload.get("guard", True), grader_code_digest()], sort_keys=True).encode())
     return h.hexdigest()
 
 
