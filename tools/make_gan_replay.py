@@ -25,13 +25,8 @@ from helpers import env  # noqa: E402,F401
 
 from helpers import gan_replay, gan_training  # noqa: E402
 from helpers.authoring import solution_namespace  # noqa: E402
+from helpers.grading.gan_judge import FUNCTIONS  # noqa: E402  (the solution functions of each recipe)
 
-#: Which solution functions each graded GAN trains with.
-FUNCTIONS = {
-    "vanilla GAN": ("discriminator", "generator", "discriminator_loss", "generator_loss"),
-    "LSGAN": ("discriminator", "generator", "ls_discriminator_loss", "ls_generator_loss"),
-    "DCGAN": ("dc_discriminator", "dc_generator", "discriminator_loss", "generator_loss"),
-}
 
 
 def solution_functions():
