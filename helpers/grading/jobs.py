@@ -52,11 +52,14 @@ def _source_guard_info(source_nb, trusted=()):
 
 
 def _imports_grading(node):
-    """Whether an import statement reaches ``helpers.grading`` (or ``helpers.__main__``)."""
+    """Whether an import statement reaches the grading machinery (:data:`.sandbox.GRADER_ONLY`,
+    hidden from the student's kernel, or ``helpers.__main__``, which imports it)."""
     import ast
+
+    from .sandbox import GRADER_ONLY
     modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
         [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
-    return any(m.startswith(("helpers.grading", "helpers.__main__")) for m in modules)
+    return any(m == p or m.startswith(p + ".") for m in modules for p in (*GRADER_ONLY, "helpers.__main__"))
 
 
 def _prepare_template(work, name, solutions):

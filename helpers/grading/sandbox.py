@@ -41,6 +41,10 @@ from pathlib import Path
 from .cgroups import Cgroup  # noqa: F401  (execute and batch use sandbox.Cgroup)
 
 REPO = Path(__file__).resolve().parent.parent.parent
+#: Packages of the grading machinery (the judge's trusted measures among them): a student's
+#: kernel sees their folders empty, so nothing that runs there can import them
+#: (:mod:`helpers.grading.jobs` leaves their imports out of what it re-runs there).
+GRADER_ONLY = ("helpers.grading",)
 
 #: Where the kernel's working folder appears inside the sandbox.
 SANDBOX_HOME = "/home/student"
@@ -300,7 +304,7 @@ def kernel_command(kernel_cmd, *, workdir, runtime_dir, limits, cgroup, log_path
                 binds += ["--ro-bind", str(p), str(p)]
         binds += ["--bind", str(workdir), SANDBOX_WORK, "--bind", str(runtime_dir), str(runtime_dir)]
         # the grading machinery (the judge's trusted measures among it) is not the student's
-        hidden = [a for p in [Path(repo) / "helpers" / "grading"] if p.is_dir()
+        hidden = [a for p in [Path(repo, *package.split(".")) for package in GRADER_ONLY] if p.is_dir()
                   for a in ("--tmpfs", str(p))]
         inner += [*_PRIVATE_MOUNTS, *_open_parents(binds), *hidden, "--chdir", SANDBOX_WORK, "--"]
         if uid is not None:
