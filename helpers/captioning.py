@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.data.captioning import decode_captions, references
+from helpers.data.captioning import decode_captions
 
 
 # --------------------------------------------------------------------------- layers
@@ -207,14 +207,29 @@ def bleu4(model, data, split="val", max_length=16, batch_size=500):
     Samples one caption per image of ``split`` with ``model.sample`` and scores it
     against all of that image's reference captions. Returns a float in [0, 1].
     """
-    from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
     features = data[f"{split}_features"]
-    hyps = []
+    sampled = []
     with one_blas_thread():
         for s in range(0, features.shape[0], batch_size):
-            sampled = model.sample(features[s:s + batch_size].astype(model.dtype), max_length=max_length)
-            hyps += [c.split() for c in decode_captions(np.asarray(sampled), data["idx_to_word"])]
-    refs = references(data, split)
+            sampled += list(np.asarray(model.sample(features[s:s + batch_size].astype(model.dtype),
+                                                    max_length=max_length)))
+    return captions_bleu(sampled, data[f"{split}_captions"], data[f"{split}_image_idxs"], data["idx_to_word"])
+
+
+def captions_bleu(sampled, captions, image_idxs, idx_to_word):
+    """Corpus BLEU-4 (nltk's ``corpus_bleu``, uniform weights, smoothing method 1).
+
+    Inputs:
+    - sampled: (N, T) word indices, one sampled caption per image.
+    - captions: (Nc, 17) the reference captions; image_idxs: (Nc,) the image of each.
+    - idx_to_word: list of V words.
+    Returns a float in [0, 1].
+    """
+    from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
+    hyps = [c.split() for c in decode_captions(np.asarray(sampled), idx_to_word)]
+    refs = [[] for _ in hyps]
+    for cap, i in zip(captions, image_idxs):
+        refs[int(i)].append(decode_captions(cap, idx_to_word).split())
     return float(corpus_bleu(refs, hyps, smoothing_function=SmoothingFunction().method1))
 
 
@@ -264,6 +279,47 @@ def train_recipe(model_class, cell_type, recipe, progress=True):
     return model, solver
 
 
+def _plain_params(model):
+    """``model.params`` as a dict of float arrays (what crosses the judge's wire)."""
+    return {str(name): np.asarray(value) for name, value in model.params.items()}
+
+
+def graded_params(model_class, cell_type):
+    """The parameters of the graded "full" recipe's model, trained from ``model_class`` (seed
+    0): {name: array}. Under the grader's judge this runs in the student's kernel
+    (:func:`helpers.rebuildable.beside`); the judge captions new scenes from them itself."""
+    return _plain_params(train_recipe(model_class, cell_type, "full", progress=False)[0])
+
+
+def overfit_params(model_class, cell_type, features, captions):
+    """The parameters of ``model_class`` trained with the "overfit" recipe (seed 0) on the
+    given captions: {name: array}.
+
+    Inputs:
+    - features: (N, 512) float32, one image per caption; captions: (N, 17) int32 word indices.
+    Under the grader's judge this runs in the student's kernel, on captions the judge drew.
+    """
+    from helpers import env
+    from helpers.data.captioning import load_captioning_data
+    r = RECIPES["overfit"]
+    features, captions = np.asarray(features, np.float32), np.asarray(captions, np.int32)
+    env.seed_everything(0)
+    data = dict(load_captioning_data(max_train=0), train_features=features, train_captions=captions,
+                train_image_idxs=np.arange(len(captions), dtype=np.int32))
+    model = model_class(data["word_to_idx"], input_dim=features.shape[1], wordvec_dim=r["wordvec_dim"],
+                        hidden_dim=r["hidden_dim"], cell_type=cell_type, seed=0)
+    CaptioningSolver(model, data, num_iterations=r["num_iterations"], batch_size=r["batch_size"],
+                     learning_rate=r["learning_rate"], lr_decay=r["lr_decay"], decay_every=r["decay_every"],
+                     progress=False).train()
+    return _plain_params(model)
+
+
+def _judged(model_class):
+    """True when ``model_class`` is the grader's proxy of a class in the student's kernel:
+    the judge's hidden test then scores it (:mod:`helpers.grading.caption_judge`)."""
+    return getattr(model_class, "__course_run__", None) is not None
+
+
 def _graded_run(model_class, cell_type, recipe, what):
     r = RECIPES[recipe]
     print(f"graded run: the {_NAMES[cell_type]} trained here from your {model_class.__name__} "
@@ -277,17 +333,21 @@ def graded_overfit_loss(model_class, cell_type, notebook_solver):
     In a grading kernel (:func:`helpers.env.grading_kernel`): trains ``model_class`` here
     with ``RECIPES["overfit"]`` (seed 0) and returns its last loss; ``notebook_solver`` is
     ignored. Elsewhere: returns the last loss of ``notebook_solver``, the student's own run
-    of the training cell (so the notebook does not train twice).
+    of the training cell (so the notebook does not train twice). Handed the grader's proxy
+    of a class (under its judge): returns None; the judge's hidden test measures the model
+    on captions it draws (:mod:`helpers.grading.caption_judge`).
 
     Inputs:
     - model_class: the notebook's CaptioningRNN class.
     - cell_type: 'rnn' or 'lstm'.
     - notebook_solver: the notebook's ``small_solver`` (has ``loss_history``), or None.
-    Returns: a float, the loss of the last iteration.
+    Returns: a float, the loss of the last iteration (or None, above).
     """
     from helpers import env
     if cell_type not in _NAMES:
         raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
+    if _judged(model_class):
+        return None
     if not env.grading_kernel():
         history = getattr(notebook_solver, "loss_history", None)
         return float(env.notebook_result(
@@ -304,18 +364,22 @@ def graded_bleu(model_class, cell_type, notebook_bleu):
     In a grading kernel (:func:`helpers.env.grading_kernel`): trains ``model_class`` here
     with ``RECIPES["full"]`` (seed 0) and scores it with :func:`bleu4` on the 500 validation
     images; ``notebook_bleu`` is ignored. Elsewhere: returns ``notebook_bleu``, the score
-    of the student's own run of the training cell.
+    of the student's own run of the training cell. Handed the grader's proxy of a class
+    (under its judge): returns None; the judge's hidden test scores the model on scenes it
+    draws (:mod:`helpers.grading.caption_judge`).
 
     Inputs:
     - model_class: the notebook's CaptioningRNN class.
     - cell_type: 'rnn' or 'lstm'.
     - notebook_bleu: the notebook's ``rnn_bleu`` / ``lstm_bleu`` (a float), or None.
-    Returns: a float in [0, 1].
+    Returns: a float in [0, 1] (or None, above).
     """
     from helpers import env
     from helpers.data.captioning import load_captioning_data
     if cell_type not in _NAMES:
         raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
+    if _judged(model_class):
+        return None
     if not env.grading_kernel():
         return float(env.notebook_result(notebook_bleu, f"no BLEU-4 of the {_NAMES[cell_type]} "
                                          f"({cell_type}_bleu): run the training cell above first"))

@@ -60,9 +60,10 @@ def test_rnn_captioning_gradients_cannot_be_faked_through_the_kernel(tmp_path):
 
 
 def test_rnn_captioning_patched_in_the_students_kernel_scores_what_the_blank_release_does(tmp_path):
-    """rnn_captioning's tests run in the judge (its two training runs stay in the kernel,
-    behind the guard): a blank release whose first cell turns every checker, numeric
-    gradient and graded run of the student's kernel into a pass still scores 0."""
+    """rnn_captioning's tests run in the judge, its two training tests too (the kernel trains,
+    the judge measures the parameters it sends back on scenes it draws): a blank release whose
+    first cell turns every checker, numeric gradient and graded run of the student's kernel
+    into a pass, and sends the judge the untrained model's parameters, still scores 0."""
     patch = (
         "import helpers.checks.rnn_captioning as _c, helpers.checks._captioning as _k, helpers.captioning as _h\n"
         "for _m in (_c, _k):\n"
@@ -70,7 +71,13 @@ def test_rnn_captioning_patched_in_the_students_kernel_scores_what_the_blank_rel
         "        if _n.startswith(('check_', 'expect', 'eval_numerical')):\n"
         "            setattr(_m, _n, lambda *a, **k: 0.0)\n"
         "_h.graded_overfit_loss = lambda *a, **k: 0.0\n"
-        "_h.graded_bleu = lambda *a, **k: 1.0\n")
+        "_h.graded_bleu = lambda *a, **k: 1.0\n"
+        "from helpers.data.captioning import load_captioning_data as _load\n"
+        "def _untrained(cls, cell_type, *a, hidden=128):\n"
+        "    m = _h.CaptioningModelBase(_load(max_train=0)['word_to_idx'], 512, 64, hidden, cell_type, seed=0)\n"
+        "    return {k: v for k, v in m.params.items()}\n"
+        "_h.overfit_params = _untrained\n"
+        "_h.graded_params = lambda cls, cell_type: _untrained(cls, cell_type, hidden=64)\n")
     assert _patched_release_score(tmp_path, "rnn_captioning", patch) == (0.0, 18.0)
 
 

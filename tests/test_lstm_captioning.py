@@ -253,11 +253,12 @@ def test_lstm_beats_rnn(demo_run):
     from conftest import autograded_notebook, cell_output_text
     lstm_text = cell_output_text(autograded_notebook(demo_run, "reference", "lstm_captioning"))
     rnn_text = cell_output_text(autograded_notebook(demo_run, "reference", "rnn_captioning"))
-    overfit = float(re.search(r"final training loss on 50 captions: ([0-9.]+)", lstm_text).group(1))
+    from test_rnn_captioning import GRADED_OVERFIT
+    overfit = float(re.search(GRADED_OVERFIT, lstm_text).group(1))
     lstm = float(re.search(r"LSTM validation BLEU-4: ([0-9.]+) \(target >= ([0-9.]+)\)", lstm_text).group(1))
     target = float(re.search(r"LSTM validation BLEU-4: ([0-9.]+) \(target >= ([0-9.]+)\)", lstm_text).group(2))
     rnn = float(re.search(r"RNN validation BLEU-4: ([0-9.]+)", rnn_text).group(1))
-    assert overfit < 0.1, f"the LSTM should overfit 50 captions below 0.1, got {overfit}"
+    assert overfit < 0.3, f"the LSTM should overfit 50 new captions below 0.3, got {overfit}"
     assert lstm >= target, f"LSTM validation BLEU-4 {lstm} < its target {target}"
     assert rnn < target, f"the RNN ({rnn}) reaches the LSTM's target {target}: the target does not separate them"
     assert lstm > rnn

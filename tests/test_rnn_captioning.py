@@ -368,14 +368,19 @@ RNN_BLEU_TARGET = 0.55
 def rnn_bleu_from(demo_run):
     from conftest import autograded_notebook, cell_output_text
     text = cell_output_text(autograded_notebook(demo_run, "reference", "rnn_captioning"))
-    overfit = float(re.search(r"final training loss on 50 captions: ([0-9.]+)", text).group(1))
+    overfit = float(re.search(GRADED_OVERFIT, text).group(1))
     bleu = float(re.search(r"RNN validation BLEU-4: ([0-9.]+)", text).group(1))
     return overfit, bleu
 
 
+#: What the judged overfitting test prints (helpers/grading/caption_judge.py): the loss of the
+#: trained parameters on 50 captions of new scenes, graded < 0.3.
+GRADED_OVERFIT = r"graded: trained on 50 new captions, the model's loss on them is ([0-9.]+) \(target < 0.3\)"
+
+
 def test_reference_rnn_quality(demo_run):
     overfit, bleu = rnn_bleu_from(demo_run)
-    assert overfit < 0.1, f"the RNN should overfit 50 captions below 0.1, got {overfit}"
+    assert overfit < 0.3, f"the RNN should overfit 50 new captions below 0.3, got {overfit}"
     assert bleu >= RNN_BLEU_TARGET, f"RNN validation BLEU-4 {bleu} < {RNN_BLEU_TARGET}"
 
 

@@ -18,23 +18,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from helpers.authoring import solution_namespace  # noqa: E402
+from helpers.grading.caption_judge import reference_namespace  # noqa: E402
 from helpers.checks import lstm_captioning as L  # noqa: E402
 from helpers.checks._captioning import hidden_loss_case, small_model_case  # noqa: E402
 from helpers.checks import rnn_captioning as R  # noqa: E402
 
-PREAMBLE = """
-import numpy as np
-from helpers.captioning import (CaptioningModelBase, affine_forward, affine_backward,
-                                temporal_affine_forward, temporal_affine_backward, sigmoid)
-"""
-
-
 def reference(quiz):
-    """Namespace holding the reference solution of ``quiz`` (its solution cells, executed)."""
-    ns = {}
-    exec(PREAMBLE, ns)
-    return solution_namespace(REPO / "solutions" / quiz / f"{quiz}.ipynb", ns)
+    """Namespace holding the reference solution of ``quiz`` (its solution cells, executed; a
+    new namespace on every call)."""
+    return reference_namespace(quiz, cached=False)
 
 
 def _seq_mistakes(step_backward, n_state):

@@ -175,9 +175,11 @@ def extract_features(images):
     return feats.astype(np.float32)
 
 
-def _split(name, n_images=None):
-    """Generate a split (its first ``n_images`` images; default all); raw features."""
-    size, seed = SPLITS[name]
+def _split(name, n_images=None, seed=None):
+    """Generate a split (its first ``n_images`` images; default all); raw features.
+    ``seed``: draw other scenes than the split's own (its seed in :data:`SPLITS`)."""
+    size, split_seed = SPLITS[name]
+    seed = split_seed if seed is None else int(seed)
     n_images = size if n_images is None else n_images
     rng = np.random.default_rng(seed)
     idx_to_word, word_to_idx = _vocabulary()
@@ -197,6 +199,29 @@ def _split(name, n_images=None):
     images = np.stack(images).astype(np.float32)
     return dict(images=images, captions=np.asarray(captions, np.int32),
                 image_idxs=np.asarray(image_idxs, np.int32), features=extract_features(images))
+
+
+def _train_statistics():
+    """Mean and std (+ 1e-3) of the training split's raw features, as :func:`_generate`
+    standardises with them: (512,) each, computed once (~3 s)."""
+    if "stats" not in _CACHE:
+        raw = _split("train")["features"]
+        _CACHE["stats"] = raw.mean(axis=0), raw.std(axis=0) + 1e-3
+    return _CACHE["stats"]
+
+
+def fresh_scenes(seed, n_images):
+    """New scenes no split holds: ``n_images`` images drawn from ``seed``, as a split.
+
+    For the grader's judge: captions of scenes that no one knew before it drew them.
+    Returns a dict with features (n_images, 512) float32 (standardised like every split's),
+    captions (Nc, 17) int32 (every caption of each image; the first ``n_images`` are the
+    first caption of each image), image_idxs (Nc,) int32, images (n_images, 32, 32, 3).
+    """
+    mean, std = _train_statistics()
+    s = _split("val", int(n_images), seed=int(seed))
+    s["features"] = ((s["features"] - mean) / std).astype(np.float32)
+    return s
 
 
 def _generate():

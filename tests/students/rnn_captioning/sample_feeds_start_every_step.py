@@ -1,5 +1,6 @@
-"""sample feeds <START> at every step instead of the previous word (loses the sample cell and the BLEU run that samples)."""
-EXPECT_LOST = {"rnn_captioning_model_sample", "rnn_captioning_bleu"}
+"""sample feeds <START> at every step instead of the previous word: loses the sample cell. Its training is right, and the
+graded BLEU-4 run captions from the trained parameters with the grader's own sample (caption_judge), so it keeps those points."""
+EXPECT_LOST = {"rnn_captioning_model_sample"}
 import numpy as np
 
 

@@ -1,0 +1,151 @@
+"""The judge's measures of the captioning notebooks' two training tests, on scenes it draws.
+
+    from helpers.grading.caption_judge import judged_overfit, judged_bleu
+    fit = judged_overfit(CaptioningRNN, "rnn")     # {"loss": float, "reproduced": float, "report": str}
+    bleu = judged_bleu(CaptioningRNN, "rnn")       # float in [0, 1]
+
+The captioning quality cells run in the grader's trusted kernel (:mod:`helpers.grading.judge`);
+``CaptioningRNN`` is a proxy of the student's class. The student's kernel trains the graded
+recipe with it and sends back only the trained **parameters** (``model.params``: the course's
+contract, :class:`helpers.captioning.CaptioningModelBase`). The judge then measures them with
+the solution notebook's model (``loss`` and ``sample``, run here) on new scenes it draws
+(:func:`helpers.data.captioning.fresh_scenes`, a seed drawn as the test runs):
+
+- **overfitting**: the judge sends 50 captions of new scenes; the student's kernel trains the
+  "overfit" recipe on them (:func:`helpers.captioning.overfit_params`); the loss of the
+  returned parameters on those captions, computed here, must be < 0.3 (the reference's, over
+  25 draws: RNN 0.02-0.08, LSTM 0.05-0.16, where the notebook's own 50 captions give < 0.1).
+- **BLEU-4**: the student's kernel trains the "full" recipe (:func:`helpers.captioning.graded_params`);
+  the judge captions 1,000 new scenes from the returned parameters and scores them against
+  those scenes' reference captions.
+
+An LSTM may order its four gates otherwise than cs231n's i, f, o, g (its own step functions
+then fail their cells, but it trains as well): its parameters are read in the gate order, of
+the 24, under which they give the lowest loss on the scenes' captions. A kernel can only pass
+with parameters that caption scenes no one had seen, that is, a trained model.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from helpers import captioning
+from helpers.checks._compare import fresh_seed
+from helpers.data.captioning import MAX_LENGTH, decode_captions, fresh_scenes, load_captioning_data
+from helpers.rebuildable import beside
+
+#: New scenes the BLEU-4 is measured on (the notebook's validation split has 500). Measured
+#: on the reference: RNN 0.609 on the validation split, 0.613-0.619 on five sets of 500 new
+#: scenes; LSTM 0.678, and 0.675-0.689.
+BLEU_SCENES = 1000
+#: Captions of new scenes the overfitting test sends (the notebook's run uses 50).
+OVERFIT_CAPTIONS = 50
+
+_QUIZ = {"rnn": "rnn_captioning", "lstm": "lstm_captioning"}
+_PREAMBLE = ("import numpy as np\n"
+             "from helpers.captioning import (CaptioningModelBase, affine_forward, affine_backward,\n"
+             "                                temporal_affine_forward, temporal_affine_backward, sigmoid)\n")
+_CACHE = {}
+
+
+def reference_namespace(quiz, cached=True):
+    """The solution notebook's answer cells of ``quiz``, run here: dict name -> object (a new
+    namespace each call with ``cached=False``, e.g. to swap a function in)."""
+    if quiz not in _CACHE or not cached:
+        from helpers.authoring import solution_namespace
+
+        from .course import SOLUTIONS
+        ns = {}
+        exec(_PREAMBLE, ns)
+        ns = solution_namespace(SOLUTIONS / quiz / f"{quiz}.ipynb", ns)
+        if not cached:
+            return ns
+        _CACHE[quiz] = ns
+    return _CACHE[quiz]
+
+
+def _reference_model(cell_type, recipe, params):
+    """The solution's CaptioningRNN of ``recipe``'s sizes holding ``params`` (checked: the
+    contract's names and shapes, finite numbers), in float64."""
+    r = captioning.RECIPES[recipe]
+    data = load_captioning_data(max_train=0)
+    model = reference_namespace(_QUIZ[cell_type])["CaptioningRNN"](
+        data["word_to_idx"], input_dim=data["val_features"].shape[1], wordvec_dim=r["wordvec_dim"],
+        hidden_dim=r["hidden_dim"], cell_type=cell_type, dtype=np.float64, seed=0)
+    if not isinstance(params, dict) or set(params) != set(model.params):
+        got = sorted(map(str, params))[:12] if isinstance(params, dict) else type(params).__name__
+        raise AssertionError(f"the trained model's params are {got}, expected {sorted(model.params)}")
+    for name, want in model.params.items():
+        try:
+            value = np.asarray(params[name], np.float64)
+        except (TypeError, ValueError):
+            raise AssertionError(f"params[{name!r}] is not an array of numbers") from None
+        if value.shape != want.shape or not np.all(np.isfinite(value)):
+            raise AssertionError(f"params[{name!r}] has shape {value.shape}, expected {want.shape} "
+                                 "(finite numbers)")
+        model.params[name] = value
+    return model
+
+
+def _gate_orders(model):
+    """The model with its LSTM gate blocks in each of the 24 orders (an RNN: itself once)."""
+    if model.cell_type != "lstm":
+        yield model
+        return
+    blocks = {k: np.split(model.params[k], 4, axis=-1) for k in ("Wx", "Wh", "b")}
+    for order in itertools.permutations(range(4)):
+        for k, parts in blocks.items():
+            model.params[k] = np.concatenate([parts[i] for i in order], axis=-1)
+        yield model
+
+
+def _best_order(model, features, captions):
+    """(loss, model in the gate order with the lowest loss on ``captions``)."""
+    best = None
+    with captioning.one_blas_thread():
+        for m in _gate_orders(model):
+            loss = float(m.loss(features, captions)[0])
+            if best is None or loss < best[0]:
+                best = (loss, {k: v.copy() for k, v in m.params.items()})
+    model.params.update(best[1])
+    return best[0], model
+
+
+def judged_overfit(model_class, cell_type):
+    """Train ``model_class`` (the student's, a proxy under the judge) on 50 captions of new
+    scenes, in the student's kernel; measure the parameters it returns here.
+
+    Returns {"loss": the loss of the trained parameters on the 50 captions (float),
+    "reproduced": the share of the 50 captions their greedy captions repeat word for word,
+    "report": both in a sentence}. Raises AssertionError when no parameters come back.
+    """
+    scenes = fresh_scenes(fresh_seed() % 2**31, OVERFIT_CAPTIONS)
+    features = scenes["features"].astype(np.float64)
+    captions = scenes["captions"][:OVERFIT_CAPTIONS]           # the first caption of each scene
+    params = beside(model_class, captioning.overfit_params, cell_type, scenes["features"], captions)
+    loss, model = _best_order(_reference_model(cell_type, "overfit", params), features, captions)
+    idx_to_word = load_captioning_data(max_train=0)["idx_to_word"]
+    with captioning.one_blas_thread():
+        sampled = model.sample(features, max_length=MAX_LENGTH - 1)
+    pairs = zip(decode_captions(np.asarray(sampled), idx_to_word), decode_captions(captions, idx_to_word))
+    reproduced = float(np.mean([got == want for got, want in pairs]))
+    return {"loss": loss, "reproduced": reproduced,
+            "report": f"graded: trained on 50 new captions, the model's loss on them is {loss:.4f} "
+                      f"(target < 0.3); its captions of their scenes repeat {100 * reproduced:.0f}% "
+                      "of them word for word"}
+
+
+def judged_bleu(model_class, cell_type):
+    """BLEU-4 on :data:`BLEU_SCENES` new scenes of the "full" recipe's model, trained from
+    ``model_class`` in the student's kernel; its parameters come back as data and the
+    captions and their score are computed here. Returns a float in [0, 1]."""
+    params = beside(model_class, captioning.graded_params, cell_type)
+    model = _reference_model(cell_type, "full", params)
+    scenes = fresh_scenes(fresh_seed() % 2**31, BLEU_SCENES)
+    features = scenes["features"].astype(np.float64)
+    _, model = _best_order(model, features, scenes["captions"][:BLEU_SCENES])
+    with captioning.one_blas_thread():
+        sampled = model.sample(features, max_length=MAX_LENGTH - 1)
+    return captioning.captions_bleu(sampled, scenes["captions"], scenes["image_idxs"],
+                                    load_captioning_data(max_train=0)["idx_to_word"])
