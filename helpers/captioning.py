@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.data.captioning import decode_captions
+from helpers.data.captioning import decode_captions, references_by_image
+from helpers.rebuildable import in_another_kernel
 
 
 # --------------------------------------------------------------------------- layers
@@ -227,9 +228,7 @@ def captions_bleu(sampled, captions, image_idxs, idx_to_word):
     """
     from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
     hyps = [c.split() for c in decode_captions(np.asarray(sampled), idx_to_word)]
-    refs = [[] for _ in hyps]
-    for cap, i in zip(captions, image_idxs):
-        refs[int(i)].append(decode_captions(cap, idx_to_word).split())
+    refs = references_by_image(captions, image_idxs, len(hyps), idx_to_word)
     return float(corpus_bleu(refs, hyps, smoothing_function=SmoothingFunction().method1))
 
 
@@ -314,12 +313,6 @@ def overfit_params(model_class, cell_type, features, captions):
     return _plain_params(model)
 
 
-def _judged(model_class):
-    """True when ``model_class`` is the grader's proxy of a class in the student's kernel:
-    the judge's hidden test then scores it (:mod:`helpers.grading.caption_judge`)."""
-    return getattr(model_class, "__course_run__", None) is not None
-
-
 def _graded_run(model_class, cell_type, recipe, what):
     r = RECIPES[recipe]
     print(f"graded run: the {_NAMES[cell_type]} trained here from your {model_class.__name__} "
@@ -346,7 +339,7 @@ def graded_overfit_loss(model_class, cell_type, notebook_solver):
     from helpers import env
     if cell_type not in _NAMES:
         raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
-    if _judged(model_class):
+    if in_another_kernel(model_class):      # the judge's hidden test scores it
         return None
     if not env.grading_kernel():
         history = getattr(notebook_solver, "loss_history", None)
@@ -378,7 +371,7 @@ def graded_bleu(model_class, cell_type, notebook_bleu):
     from helpers.data.captioning import load_captioning_data
     if cell_type not in _NAMES:
         raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
-    if _judged(model_class):
+    if in_another_kernel(model_class):      # the judge's hidden test scores it
         return None
     if not env.grading_kernel():
         return float(env.notebook_result(notebook_bleu, f"no BLEU-4 of the {_NAMES[cell_type]} "

@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 from helpers import env  # noqa: F401  (quiet TF before importing it)
+from helpers.rebuildable import in_another_kernel
 
 #: Size of the noise vector z.
 NOISE_DIM = 96
@@ -165,11 +166,6 @@ def graded_samples(train_step, label, discriminator, generator, d_loss_fn, g_los
                      progress=False, samples_only=True)
 
 
-def _in_another_kernel(*objects):
-    """True when any of ``objects`` is the grader's proxy of an object in the student's kernel."""
-    return any(getattr(o, "__course_run__", None) is not None for o in objects)
-
-
 def graded_score(label, notebook_score, *, discriminator, generator, d_loss_fn, g_loss_fn,
                  train_step, sample_noise):
     """The score a quality test grades.
@@ -186,7 +182,7 @@ def graded_score(label, notebook_score, *, discriminator, generator, d_loss_fn, 
     """
     if label not in RECIPES:
         raise ValueError(f"unknown GAN {label!r}: expected one of {sorted(RECIPES)}")
-    if _in_another_kernel(discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise):
+    if in_another_kernel(discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise):
         return None      # under the grader's judge: its hidden test scores the submission itself
     if not env.grading_kernel():
         return env.notebook_result(notebook_score, f"no score for the {label}: run the training "

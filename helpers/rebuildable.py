@@ -45,6 +45,12 @@ def recipe_of(obj):
     return _RECIPES.get(id(obj))
 
 
+def in_another_kernel(*objects):
+    """True when any of ``objects`` is the grader's proxy of an object that lives in the
+    student's kernel (it runs course functions there: :func:`beside`)."""
+    return any(getattr(o, "__course_run__", None) is not None for o in objects)
+
+
 def beside(obj, fn, *args, **kwargs):
     """``fn(obj, *args, **kwargs)``, run where ``obj`` lives.
 

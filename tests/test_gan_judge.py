@@ -16,7 +16,7 @@ from tests.in_kernel import InKernel
 
 def _functions(label, **changes):
     """The solution's functions for ``label``'s recipe (and its sample_noise), as proxies."""
-    fns = dict(gan_judge.reference_functions(label), sample_noise=gan_judge._CACHE["ns"]["sample_noise"])
+    fns = dict(gan_judge.reference_functions(label), sample_noise=gan_judge.solution_functions()["sample_noise"])
     fns.update(changes)
     return {name: InKernel(fn) if not isinstance(fn, InKernel) else fn for name, fn in fns.items()}
 

@@ -24,18 +24,14 @@ sys.path.insert(0, str(ROOT))
 from helpers import env  # noqa: E402,F401
 
 from helpers import gan_replay, gan_training  # noqa: E402
-from helpers.authoring import solution_namespace  # noqa: E402
+from helpers.grading import gan_judge  # noqa: E402
 from helpers.grading.gan_judge import FUNCTIONS  # noqa: E402  (the solution functions of each recipe)
 
 
 
 def solution_functions():
-    """The solution notebook's answer cells, executed: dict name -> object."""
-    import keras
-    import tensorflow as tf
-    from keras import layers
-    return solution_namespace(ROOT / "solutions" / "gans" / "gans.ipynb",
-                              {"np": np, "tf": tf, "keras": keras, "layers": layers})
+    """The solution notebook's answer cells, executed: dict name -> object (the judge's own)."""
+    return gan_judge.solution_functions()
 
 
 def alternating(train_step_ns):

@@ -317,7 +317,14 @@ def sample_coco_minibatch(data, batch_size=100, split="train", rng=None):
 
 def references(data, split="val"):
     """All reference captions per image: list (one per image) of lists of word lists."""
-    refs = [[] for _ in range(data[f"{split}_features"].shape[0])]
-    for cap, i in zip(data[f"{split}_captions"], data[f"{split}_image_idxs"]):
-        refs[int(i)].append(decode_captions(cap, data["idx_to_word"]).split())
+    return references_by_image(data[f"{split}_captions"], data[f"{split}_image_idxs"],
+                               data[f"{split}_features"].shape[0], data["idx_to_word"])
+
+
+def references_by_image(captions, image_idxs, n_images, idx_to_word):
+    """The captions (Nc, T) word indices, grouped by their image (image_idxs (Nc,)): a list
+    of ``n_images`` lists of word lists."""
+    refs = [[] for _ in range(n_images)]
+    for cap, i in zip(captions, image_idxs):
+        refs[int(i)].append(decode_captions(cap, idx_to_word).split())
     return refs

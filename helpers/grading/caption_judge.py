@@ -35,6 +35,8 @@ from helpers.checks._compare import fresh_seed
 from helpers.data.captioning import MAX_LENGTH, decode_captions, fresh_scenes, load_captioning_data
 from helpers.rebuildable import beside
 
+from .course import SOLUTIONS
+
 #: New scenes the BLEU-4 is measured on (the notebook's validation split has 500). Measured
 #: on the reference: RNN 0.609 on the validation split, 0.613-0.619 on five sets of 500 new
 #: scenes; LSTM 0.678, and 0.675-0.689.
@@ -54,8 +56,6 @@ def reference_namespace(quiz, cached=True):
     namespace each call with ``cached=False``, e.g. to swap a function in)."""
     if quiz not in _CACHE or not cached:
         from helpers.authoring import solution_namespace
-
-        from .course import SOLUTIONS
         ns = {}
         exec(_PREAMBLE, ns)
         ns = solution_namespace(SOLUTIONS / quiz / f"{quiz}.ipynb", ns)

@@ -31,7 +31,6 @@ the recipe's training on the fresh seed.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +38,9 @@ from helpers import gan_replay, gan_training
 from helpers.checks._compare import fresh_seed
 from helpers.rebuildable import beside
 
-SOLUTION = Path(__file__).resolve().parents[2] / "solutions" / "gans" / "gans.ipynb"
+from .course import SOLUTIONS
+
+SOLUTION = SOLUTIONS / "gans" / "gans.ipynb"
 
 #: A sample whose nearest MNIST digit (training or test set) is closer than this RMS pixel
 #: distance (pixels in [-1, 1]) is a copy. Measured: distinct real digits are >= 0.079 apart
@@ -56,8 +57,8 @@ FUNCTIONS = {
 _CACHE = {}
 
 
-def reference_functions(label):
-    """The solution notebook's functions for ``label``'s recipe (its answer cells, run here)."""
+def solution_functions():
+    """The solution notebook's answer cells, run here once: dict name -> object."""
     if "ns" not in _CACHE:
         import keras
         import tensorflow as tf
@@ -65,7 +66,12 @@ def reference_functions(label):
 
         from helpers.authoring import solution_namespace
         _CACHE["ns"] = solution_namespace(SOLUTION, {"np": np, "tf": tf, "keras": keras, "layers": layers})
-    ns = _CACHE["ns"]
+    return _CACHE["ns"]
+
+
+def reference_functions(label):
+    """The solution notebook's functions for ``label``'s recipe (its answer cells, run here)."""
+    ns = solution_functions()
     d, g, dl, gl = (ns[n] for n in FUNCTIONS[label])
     return dict(discriminator=d, generator=g, d_loss_fn=dl, g_loss_fn=gl, train_step=ns["gan_train_step"])
 
