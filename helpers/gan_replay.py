@@ -158,17 +158,16 @@ def sketch_beside(train_step, label, seed, discriminator, generator, d_loss_fn, 
 def sketches_differ(got, ref):
     """Largest relative difference of the sketch ``got`` (data from anywhere: checked here)
     from ``ref`` (:func:`sketch`'s result); inf when ``got`` is not a sketch of the same shapes."""
-    try:
-        shapes = [tuple(int(d) for d in s) for s in got["shapes"]]
-        got = {k: np.asarray(got[k], np.float64) for k in ("norms", "projections", "losses")}
-    except (TypeError, KeyError, ValueError, OverflowError):
+    keys = ("norms", "projections", "losses")
+    if not (isinstance(got, dict) and isinstance(got.get("shapes"), (list, tuple))
+            and all(isinstance(got.get(k), np.ndarray) and got[k].dtype.kind in "iuf" for k in keys)
+            and all(isinstance(s, (list, tuple)) and all(type(d) is int for d in s) for s in got["shapes"])):
+        return np.inf             # not a sketch: data only (a proxy of a kernel object is not)
+    got = {k: got[k].astype(np.float64) for k in keys} | {"shapes": [tuple(s) for s in got["shapes"]]}
+    want = {k: np.asarray(ref[k], np.float64) for k in keys}
+    if any(got[k].shape != want[k].shape for k in keys):
         return np.inf
-    want = {k: np.asarray(ref[k], np.float64) for k in ("norms", "projections", "losses")}
-    if shapes != [tuple(s) for s in ref["shapes"]] or any(got[k].shape != want[k].shape for k in want):
-        return np.inf
-    padded = max(len(s) for s in shapes)
-    return _distance(dict(got, shapes=shapes), dict(want, shapes=np.array(
-        [list(s) + [-1] * (padded - len(s)) for s in ref["shapes"]])))
+    return _distance(got, dict(want, shapes=ref["shapes"]))
 
 
 def _load_sketches(label):

@@ -157,13 +157,18 @@ def graded_samples(train_step, label, discriminator, generator, d_loss_fn, g_los
     the submission's functions: (1000, 784) float32. Under the grader's judge this runs in
     the student's kernel (:func:`helpers.rebuildable.beside`, ``train_step`` first); the
     samples go back as data and the judge scores them."""
+    return _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise,
+                       progress=False, samples_only=True)
+
+
+def _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise, **options):
+    """:func:`train_gan` of ``label``'s recipe (:data:`RECIPES`, seed 0) from the functions."""
     recipe = RECIPES[label]
     env.seed_everything(0)
     D, G = discriminator(), generator(NOISE_DIM)
     G_avg = generator(NOISE_DIM) if recipe["average"] else None
     return train_gan(D, G, d_loss_fn, g_loss_fn, recipe["steps"], label, train_step=train_step,
-                     sample_noise=sample_noise, batch_size=recipe["batch_size"], G_avg=G_avg,
-                     progress=False, samples_only=True)
+                     sample_noise=sample_noise, batch_size=recipe["batch_size"], G_avg=G_avg, **options)
 
 
 def graded_score(label, notebook_score, *, discriminator, generator, d_loss_fn, g_loss_fn,
@@ -203,9 +208,5 @@ def graded_score(label, notebook_score, *, discriminator, generator, d_loss_fn, 
         print(f"graded replay: {why}; training the full recipe instead")
     print(f"graded run: the {label} trained here from your functions "
           f"({recipe['steps']} steps of {recipe['batch_size']}, seed 0)")
-    env.seed_everything(0)
-    D, G = discriminator(), generator(NOISE_DIM)
-    G_avg = generator(NOISE_DIM) if recipe["average"] else None
-    return train_gan(D, G, d_loss_fn, g_loss_fn, recipe["steps"], label, train_step=train_step,
-                     sample_noise=sample_noise, show_every=500, batch_size=recipe["batch_size"],
-                     G_avg=G_avg)
+    return _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise,
+                       show_every=500)

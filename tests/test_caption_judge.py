@@ -74,7 +74,9 @@ def test_parameters_the_kernel_did_not_train_or_forged_do_not_pass():
     for forged, why in (("trained", "params are"), ({"W_embed": initial["W_embed"]}, "params are"),
                         ({**initial, "Wx": initial["Wx"][:3]}, "has shape"),
                         ({**initial, "b": np.full_like(initial["b"], np.nan)}, "finite"),
-                        ({**initial, "b_vocab": "x"}, "not an array|has shape")):
+                        ({**initial, "b_vocab": "x"}, "not an array|has shape"),
+                        ({**initial, "b_vocab": [10 ** 400] * len(initial["b_vocab"])}, "not an array"),
+                        ({**initial, "b_vocab": InKernel(initial["b_vocab"])}, "not an array")):
         with pytest.raises(AssertionError, match=why):
             judge.judged_overfit(InKernel(cls, {"overfit_params": forged}), "rnn")
 

@@ -61,7 +61,8 @@ def test_the_stored_sketch_does_not_answer_the_judges_replay_and_copied_digits_a
         with pytest.raises(AssertionError, match="1,000 samples are copies of MNIST digits"):
             gan_judge.judged_score(label, **_functions(label, train_step=step))
         assert "the replayed steps differ from the recipe's" in capsys.readouterr().out
-    for samples, why in ((digits[:10], "shape \\(10, 784\\)"), (digits * 3, "finite images in \\[-1, 1\\]"),
+    for samples, why in ((InKernel(digits), "not an array"), (digits[:10], "shape \\(10, 784\\)"),
+                         (digits * 3, "finite images in \\[-1, 1\\]"),
                          ("images", "shape|not an array"), (np.full((1000, 784), np.nan, np.float32), "finite")):
         step = _forged_step(label, {"sketch_beside": "same", "graded_samples": samples})
         with pytest.raises(AssertionError, match=why):
@@ -101,3 +102,14 @@ def test_graded_score_leaves_a_proxy_to_the_judge():
     """Under the judge the notebook's visible call returns None (its hidden test scores the
     submission with judged_score); it never trains proxies of the student's functions."""
     assert gan_training.graded_score("DCGAN", {"confident": 1.0}, **_functions("DCGAN")) is None
+
+
+def test_a_sketch_must_be_data():
+    """What comes back as a sketch is read only if it is plain data: a proxy of an object in
+    the kernel (whose methods would run there), or parts of one, is not a sketch."""
+    ref = gan_replay._load_sketches("vanilla GAN")["simultaneous", 2]
+    ref = {"shapes": gan_replay._shapes(ref), **{k: ref[k] for k in ("norms", "projections", "losses")}}
+    assert gan_replay.sketches_differ(dict(ref), ref) == 0
+    for forged in (InKernel(ref), dict(ref, norms=InKernel(ref["norms"])), dict(ref, shapes=[InKernel([1])]),
+                   dict(ref, losses=[[0.0, 0.0]] * 12), dict(ref, shapes="23")):
+        assert gan_replay.sketches_differ(forged, ref) == np.inf

@@ -77,10 +77,10 @@ def _reference_model(cell_type, recipe, params):
         got = sorted(map(str, params))[:12] if isinstance(params, dict) else type(params).__name__
         raise AssertionError(f"the trained model's params are {got}, expected {sorted(model.params)}")
     for name, want in model.params.items():
-        try:
-            value = np.asarray(params[name], np.float64)
-        except (TypeError, ValueError):
-            raise AssertionError(f"params[{name!r}] is not an array of numbers") from None
+        value = params[name]
+        if not (isinstance(value, np.ndarray) and value.dtype.kind in "iuf"):   # data only, no proxy
+            raise AssertionError(f"params[{name!r}] is not an array of numbers")
+        value = value.astype(np.float64)
         if value.shape != want.shape or not np.all(np.isfinite(value)):
             raise AssertionError(f"params[{name!r}] has shape {value.shape}, expected {want.shape} "
                                  "(finite numbers)")
@@ -106,6 +106,7 @@ def _best_order(model, features, captions):
     with captioning.one_blas_thread():
         for m in _gate_orders(model):
             loss = float(m.loss(features, captions)[0])
+            loss = loss if np.isfinite(loss) else np.inf
             if best is None or loss < best[0]:
                 best = (loss, {k: v.copy() for k, v in m.params.items()})
     model.params.update(best[1])
