@@ -283,14 +283,19 @@ def test_replacing_keras_to_match_a_wrong_answer_scores_nothing(tmp_path):
 
 
 def test_loosening_a_checker_tolerance_scores_nothing(tmp_path):
-    """A wrong rnn_step_forward (no bias) plus a cell that sets the checkers' tolerances to
-    1e9: the guard puts the constants back before each test, so the submission scores what
-    the same mistake scores without the cell (measured without that guard: 13 vs 8 of 18)."""
+    """A wrong rnn_step_forward (no hidden state: it drops prev_h @ Wh) plus a cell that sets
+    the checkers' tolerances to 1e9 in the student's kernel: the checkers run in the judge, so
+    the submission scores what the same mistake scores without the cell.
+
+    The mistake fails the judged training cells on every draw of new scenes (a model without
+    memory cannot overfit or caption); a subtler one (no bias) passes or fails them by the
+    scenes drawn (overfit loss 0.10-5.8 over 12 draws), which would make the two scores differ
+    by chance."""
     a = "rnn_captioning"
     nb = nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
     impl = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"{a}_step_forward_impl")
     assert "np.tanh(x @ Wx + prev_h @ Wh + b)" in impl.source
-    impl.source = impl.source.replace("np.tanh(x @ Wx + prev_h @ Wh + b)", "np.tanh(x @ Wx + prev_h @ Wh)")
+    impl.source = impl.source.replace("np.tanh(x @ Wx + prev_h @ Wh + b)", "np.tanh(x @ Wx + b)")
     subs = tmp_path / "subs"
     _submission(subs, "wrong", a, text=nbformat.writes(nb))
     nb.cells.insert(nb.cells.index(impl) + 1, nbformat.v4.new_code_cell(
@@ -302,6 +307,7 @@ def test_loosening_a_checker_tolerance_scores_nothing(tmp_path):
     assert {r.status for r in results.values()} == {"graded"}, results
     assert results["wrong"].score < results["wrong"].max_score, results
     assert results["loose"].score == results["wrong"].score, results
+    assert {f"{a}:{a}_overfit", f"{a}:{a}_bleu"} <= set(results["wrong"].failed_cells), results
 
 
 def test_tests_read_no_values_computed_by_editable_cells():
