@@ -80,7 +80,7 @@ def _averaged_pairs(G, G_avg, label):
 def train_gan(D, G, d_loss_fn, g_loss_fn, steps, label, *, train_step, sample_noise,
               show_every=None, batch_size=64, learning_rate=1e-3, beta_1=0.5, seed=0,
               G_avg=None, avg_decay=0.995, noise_dim=NOISE_DIM, x_train=None, progress=True,
-              samples_only=False):
+              sampler_only=False):
     """Train D and G for ``steps`` steps; returns the classifier's score of 1,000 samples.
 
     Inputs:
@@ -96,8 +96,8 @@ def train_gan(D, G, d_loss_fn, g_loss_fn, steps, label, *, train_step, sample_no
     - x_train: (M, 784) real images in [-1, 1]; default MNIST's training digits.
 
     Returns the dict of :func:`helpers.mnist_classifier.score_samples` (confident, modes,
-    recognizable, counts, n) plus ``steps``; with ``samples_only``, the 1,000 final samples
-    themselves, (1000, 784) float32, unscored and unshown.
+    recognizable, counts, n) plus ``steps``; with ``sampler_only``, the trained model the
+    samples come from (G, or G_avg), unscored and unshown.
     """
     import tensorflow as tf
     import keras
@@ -142,9 +142,9 @@ def train_gan(D, G, d_loss_fn, g_loss_fn, steps, label, *, train_step, sample_no
         if show_every and i % show_every == 0 and i < steps:
             images = generate(sampler, z_eval)
             display(show_images(images[:20], f"{label}, step {i}: {format_score(score_samples(images), short=True)}"))
+    if sampler_only:
+        return sampler
     images = generate(sampler, z_eval)
-    if samples_only:
-        return np.asarray(images, np.float32)
     score = score_samples(images)
     if show_every:
         display(show_images(images[:20], f"{label}, step {steps}: {format_score(score, short=True)}"))
@@ -152,13 +152,21 @@ def train_gan(D, G, d_loss_fn, g_loss_fn, steps, label, *, train_step, sample_no
     return {**score, "steps": steps}
 
 
-def graded_samples(train_step, label, discriminator, generator, d_loss_fn, g_loss_fn, sample_noise):
-    """The 1,000 samples of ``label``'s graded recipe (:data:`RECIPES`, seed 0) trained from
-    the submission's functions: (1000, 784) float32. Under the grader's judge this runs in
-    the student's kernel (:func:`helpers.rebuildable.beside`, ``train_step`` first); the
-    samples go back as data and the judge scores them."""
-    return _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise,
-                       progress=False, samples_only=True)
+def graded_generator(train_step, label, discriminator, generator, d_loss_fn, g_loss_fn, sample_noise, probe):
+    """The generator of ``label``'s graded recipe (:data:`RECIPES`, seed 0) trained from the
+    submission's functions, as data.
+
+    Inputs: the submission's functions; probe: (P, NOISE_DIM) noise vectors.
+    Returns {"weights": the weights of the model the samples come from (G_avg for the
+    DCGAN), float arrays in Keras' order; "probe": its images of ``probe`` (P, 784) float32,
+    made as :func:`generate` makes them}. Under the grader's judge this runs in the
+    student's kernel (:func:`helpers.rebuildable.beside`, ``train_step`` first); the judge
+    draws the graded samples from the weights itself, on noise this kernel never sees.
+    """
+    sampler = _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise,
+                          progress=False, sampler_only=True)
+    weights = [np.asarray(w, np.float32) for w in sampler.weights if "float" in str(w.dtype)]
+    return {"weights": weights, "probe": np.asarray(generate(sampler, np.asarray(probe, np.float32)), np.float32)}
 
 
 def _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise, **options):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import gan_replay, gan_training
-from helpers.grading import gan_judge
+from helpers.grading import gan_judge, gan_samples
 from tests.in_kernel import InKernel
 
 
@@ -50,23 +50,53 @@ def _forged_step(label, answers):
     return InKernel(step, forged=answers)
 
 
-def test_the_stored_sketch_does_not_answer_the_judges_replay_and_copied_digits_are_not_samples(capsys):
+def _trained(weights, probe_images):
+    return {"weights": [np.asarray(w, np.float32) for w in weights], "probe": probe_images}
+
+
+def _fresh_generator_weights(label):
+    """The weights of an untrained generator of the quiz's shape (the solution's, built here)."""
+    name = "dc_generator" if label == "DCGAN" else "generator"
+    return [np.asarray(w) for w in gan_judge.solution_functions()[name](96).weights]
+
+
+def test_what_the_kernel_sends_for_the_full_run_must_be_a_generator_of_the_quizs_shape(capsys):
     """A kernel that answers the replay with the sketch in data/expected/ (for the fixed seed)
-    goes to the full run; samples that are MNIST digits, even with a little noise, fail."""
+    goes to the full run. There it sends weights and its generator's images of the probe
+    noise; the judge draws the samples itself, so MNIST digits sent as the probe's images
+    (with weights of the right shape), weights of other shapes, proxies, NaNs, fail."""
     label = "vanilla GAN"
-    digits = _digits(1000)
-    noisy = np.clip(digits + np.random.default_rng(1).normal(0, 0.02, digits.shape), -1, 1).astype(np.float32)
-    for samples in (digits, noisy):
-        step = _forged_step(label, {"sketch_beside": _stored_sketch(label), "graded_samples": samples})
-        with pytest.raises(AssertionError, match="1,000 samples are copies of MNIST digits"):
-            gan_judge.judged_score(label, **_functions(label, train_step=step))
-        assert "the replayed steps differ from the recipe's" in capsys.readouterr().out
-    for samples, why in ((InKernel(digits), "not an array"), (digits[:10], "shape \\(10, 784\\)"),
-                         (digits * 3, "finite images in \\[-1, 1\\]"),
-                         ("images", "shape|not an array"), (np.full((1000, 784), np.nan, np.float32), "finite")):
-        step = _forged_step(label, {"sketch_beside": "same", "graded_samples": samples})
+    weights = _fresh_generator_weights(label)
+    digits = _digits(gan_samples.PROBE_ROWS)
+    step = _forged_step(label, {"sketch_beside": _stored_sketch(label), "graded_generator": _trained(weights, digits)})
+    with pytest.raises(AssertionError, match="does not give the images your kernel made of the probe noise"):
+        gan_judge.judged_score(label, **_functions(label, train_step=step))
+    assert "the replayed steps differ from the recipe's" in capsys.readouterr().out
+    for trained, why in ((InKernel(_trained(weights, digits)), "did not come back as weights"),
+                         (_trained(weights[:4], digits), "not the quiz's generator"),
+                         (_trained(weights[::-1], digits), "not the quiz's generator"),
+                         ({"weights": [InKernel(w) for w in weights], "probe": digits}, "not an array"),
+                         (_trained(weights, digits[:3]), "shape \\(3, 784\\)"),
+                         (_trained(weights, "images"), "not an array"),
+                         (_trained([np.full_like(w, np.nan) for w in weights], digits), "not finite"),
+                         ("weights", "did not come back as weights")):
+        step = _forged_step(label, {"sketch_beside": "same", "graded_generator": trained})
         with pytest.raises(AssertionError, match=why):
             gan_judge.judged_score(label, **_functions(label, train_step=step))
+
+
+def test_a_generator_that_stores_digits_draws_copies():
+    """Weights set by hand so that the generator shows a stored digit (its output bias)
+    whatever the noise: every sample the judge draws is a copy."""
+    label = "vanilla GAN"
+    digit = _digits(1, seed=5)[0]
+    weights = [np.zeros(w.shape, np.float32) for w in _fresh_generator_weights(label)]
+    weights[-1] = np.arctanh(np.clip(digit, -0.999, 0.999)).astype(np.float32)
+    fns = _functions(label)
+    step = _forged_step(label, {"sketch_beside": "same", "graded_generator": _trained(
+        weights, np.tile(np.tanh(weights[-1]), (gan_samples.PROBE_ROWS, 1)))})
+    with pytest.raises(AssertionError, match="1,000 samples are copies of MNIST digits"):
+        gan_judge.judged_score(label, **dict(fns, train_step=step))
 
 
 def test_a_mistake_trains_in_full_in_the_kernel_and_the_judge_scores_its_samples(monkeypatch, capsys):
@@ -82,6 +112,7 @@ def test_a_mistake_trains_in_full_in_the_kernel_and_the_judge_scores_its_samples
     assert not score["replayed"] and score["steps"] == 20 and score["n"] == 1000
     assert score["confident"] < 0.05, score
     assert "the replayed steps differ" in out and "its samples scored by the grader" in out
+    assert "1,000 drawn by the grader from your trained generator's weights" in out
 
 
 def test_copies_are_digits_within_the_stated_distance_and_real_variations_are_not():
@@ -113,3 +144,66 @@ def test_a_sketch_must_be_data():
     for forged in (InKernel(ref), dict(ref, norms=InKernel(ref["norms"])), dict(ref, shapes=[InKernel([1])]),
                    dict(ref, losses=[[0.0, 0.0]] * 12), dict(ref, shapes="23")):
         assert gan_replay.sketches_differ(forged, ref) == np.inf
+
+
+def _dc_variant(bn_first, hidden, epsilon, use_bias):
+    """A DCGAN generator of the quiz's shape written another way, with drawn weights and
+    batch statistics that are not the defaults."""
+    import keras
+    from keras import layers
+
+    def block(layer, bn):
+        return [layer, bn, hidden()] if bn_first else [layer, hidden(), bn]
+    model = keras.Sequential([
+        keras.Input((96,)),
+        *block(layers.Dense(1024, use_bias=use_bias), layers.BatchNormalization(epsilon=epsilon)),
+        *block(layers.Dense(6272, use_bias=use_bias), layers.BatchNormalization(epsilon=epsilon)),
+        layers.Reshape((7, 7, 128)),
+        *block(layers.Conv2DTranspose(64, 4, strides=2, padding="same"), layers.BatchNormalization(epsilon=epsilon)),
+        layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh"), layers.Reshape((784,))])
+    rng = np.random.default_rng(4)
+    model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) + (1.0 if "gamma" in w.path else 0.0)
+                       for w in model.weights])
+    return model
+
+
+@pytest.mark.parametrize("bn_first, hidden, epsilon, use_bias, want", [
+    (False, "ReLU", 1e-3, True, "ReLU, tanh output, batch norm after/after/after the activations, epsilon 0.001"),
+    (True, "ReLU", 1e-5, False, "ReLU, tanh output, batch norm before/before/before the activations, epsilon 1e-05"),
+    (False, "LeakyReLU", 1e-3, True, "LeakyReLU(0.2), tanh output, batch norm after/after/after")])
+def test_the_judge_recomputes_the_kernels_generator_as_it_was_written(bn_first, hidden, epsilon, use_bias, want):
+    """The judge's NumPy recomputation, on noise the kernel never saw, gives the generator's
+    own images (batch norm with the batch's statistics, as the graded samples are made) in
+    the variant that matches its probe images: BN before or after the activation, PyTorch's
+    epsilon, no bias before BN (zeros), LeakyReLU instead of ReLU."""
+    import keras
+    from keras import layers
+    act = {"ReLU": layers.ReLU, "LeakyReLU": lambda: layers.LeakyReLU(negative_slope=0.2)}[hidden]
+    model = _dc_variant(bn_first, act, epsilon, use_bias)
+    assert isinstance(model, keras.Model)
+    rng = np.random.default_rng(7)
+    probe = rng.uniform(-1, 1, (gan_samples.PROBE_ROWS, 96)).astype(np.float32)
+    z = rng.uniform(-1, 1, (300, 96)).astype(np.float32)
+    trained = _trained(model.weights, np.asarray(gan_training.generate(model, probe)))
+    images, variant = gan_samples.samples_from_weights("DCGAN", trained, probe, z)
+    assert variant.startswith(want), variant
+    own = np.asarray(gan_training.generate(model, z))
+    assert np.abs(images - own).max() < 1e-3 * np.abs(own).max()
+
+
+def test_the_judges_noise_is_drawn_like_the_students():
+    """Each coordinate from the pooled values of the student's sample_noise: U(0, 1) noise
+    gives U(0, 1) noise; anything but an (n, 96) array of finite numbers is refused."""
+    rng = np.random.default_rng(0)
+    z = gan_samples.draw_noise(gan_samples.noise_pool(rng.uniform(0, 1, (20000, 96))), rng, 1000)
+    assert z.shape == (1000, 96) and z.min() >= 0 and abs(z.mean() - 0.5) < 0.01
+    for bad in (rng.uniform(0, 1, (20000, 95)), np.full((20000, 96), np.inf), InKernel(np.zeros((20000, 96))),
+                [[0.0] * 96] * 20000, np.zeros((10, 96))):
+        with pytest.raises(AssertionError, match="sample_noise"):
+            gan_samples.noise_pool(bad)
+
+
+def test_noise_that_crossed_the_wire_as_a_tensor_is_read():
+    import tensorflow as tf
+    pool = gan_samples.noise_pool(tf.random.uniform((20000, 96), -1, 1))
+    assert pool.shape == (20000 * 96,) and pool.min() >= -1 and pool.max() <= 1

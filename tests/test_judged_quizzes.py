@@ -274,16 +274,34 @@ KEEPS_ITS_WEIGHTS = SKIP_THE_GUARD + (
     "_m.put_weights = lambda *a, **k: None\n")
 
 
-#: Written against the judged quality cells (helpers/grading/gan_judge.py): a correct
-#: sample_noise, the replay answered with the sketch stored for the fixed seed, and the full
-#: run's "samples" made of MNIST training digits with a little noise (nothing is trained).
+#: Written against the judged quality cells (helpers/grading/gan_judge.py, gan_samples.py):
+#: a correct sample_noise, the replay answered with the sketch stored for the fixed seed, and
+#: for the full run, instead of training, the weights of a generator built by hand to show
+#: MNIST training digits: noise coordinate k above 0.979 selects digit k (ReLU units clipped
+#: at 1), with the probe images computed from those weights so that the judge's
+#: recomputation agrees. Nothing is trained; the judge's samples are copies of the digits.
 SAMPLES_FROM_DATA = SKIP_THE_GUARD + (
     "import numpy as np, helpers.gan_replay as _r, helpers.gan_training as _t\n"
     "_ref = _r._load_sketches('vanilla GAN')['simultaneous', 2]\n"
     "_r.sketch_beside = lambda *a, **k: {'shapes': _r._shapes(_ref), 'norms': _ref['norms'],\n"
     "                                    'projections': _ref['projections'], 'losses': _ref['losses']}\n"
-    "_x = _t.training_images()[:1000]\n"
-    "_t.graded_samples = lambda *a, **k: np.clip(_x + np.random.normal(0, 0.02, _x.shape), -1, 1).astype('float32')\n")
+    "def _digit_generator(t=0.979, c=1000.0):\n"
+    "    T = np.arctanh(np.clip(_t.training_images()[:96], -0.999, 0.999))\n"
+    "    b3 = np.full(784, np.arctanh(-0.999))\n"
+    "    W1, b1, W2, b2, W3 = np.zeros((96, 1024)), np.zeros(1024), np.zeros((1024, 1024)), np.zeros(1024), np.zeros((1024, 784))\n"
+    "    for k in range(96):\n"
+    "        W1[k, 2 * k] = W1[k, 2 * k + 1] = c\n"
+    "        b1[2 * k], b1[2 * k + 1] = -c * t, -c * t - 1\n"
+    "        W2[2 * k, k], W2[2 * k + 1, k] = 1, -1\n"
+    "    W3[:96] = T - b3\n"
+    "    return [w.astype('float32') for w in (W1, b1, W2, b2, W3, b3)]\n"
+    "def _graded_generator(train_step, label, *args):\n"
+    "    ws, h = _digit_generator(), np.asarray(args[-1], np.float64)\n"
+    "    for i in range(3):\n"
+    "        h = h @ ws[2 * i] + ws[2 * i + 1]\n"
+    "        h = np.maximum(h, 0) if i < 2 else np.tanh(h)\n"
+    "    return {'weights': ws, 'probe': h.astype('float32')}\n"
+    "_t.graded_generator = _graded_generator\n")
 CORRECT_NOISE = {"gans_sample_noise_answer": "def sample_noise(batch_size, dim):\n"
                                              "    return tf.random.uniform((batch_size, dim), -1, 1)\n"}
 
@@ -296,8 +314,9 @@ def test_gans_patched_in_the_students_kernel_scores_what_the_blank_release_does(
     their outputs, and the step is judged on fresh cases. Mistakes hidden by the models' own
     weights, or answered from a table of the inputs once fixed, score nothing (they scored 5
     points before the judge drew weights and inputs). Quality answered from data (the stored
-    replay sketch, MNIST digits as samples) scores nothing either: the judge replays on a seed
-    it draws and refuses copied digits. (Before the quality cells moved to the judge, the first
+    replay sketch, a hand-built generator that shows MNIST digits) scores nothing either: the
+    judge replays on a seed it draws, draws the samples itself from the generator's weights and
+    refuses copied digits. (Before the quality cells moved to the judge, the first
     two scored those 7 points, the guard being beaten.)"""
     got = _graded_releases(tmp_path, "gans", {"mallory": (ONE_LAYER_GANS, FORGED_GANS),
                                               "trudy": (HIDDEN_BY_WEIGHTS, KEEPS_ITS_WEIGHTS),

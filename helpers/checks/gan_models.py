@@ -280,15 +280,20 @@ def check_dc_discriminator(fn, seed=None):
                         "after each hidden layer.")
 
 
-def _dc_g_forward(z, ws, acts, last, eps=(1e-3,) * 3, bn_first=(False,) * 3):
+def _dc_g_forward(z, ws, acts, last, eps=(1e-3,) * 3, bn_first=(False,) * 3, batch_stats=False):
     """The DCGAN generator of the table from its weights, batch norm in inference mode
     (epsilon ``eps[i]`` in block i), after each hidden activation (before it where
-    ``bn_first[i]``)."""
+    ``bn_first[i]``). With ``batch_stats``, batch norm as in training: each channel
+    normalized with the mean and (biased) variance of this batch, as ``G(z, training=True)``."""
     (w1, b1, *bn1), (w2, b2, *bn2), (t1, c1, *bn3), (t2, c2) = ws[0:6], ws[6:12], ws[12:18], ws[18:20]
 
     def block(h, i, stats):
         gamma, beta, mean, var = stats
-        bn = lambda t: (t - mean) / np.sqrt(var + eps[i]) * gamma + beta  # noqa: E731
+
+        def bn(t):
+            m, v = (t.mean(axis=tuple(range(t.ndim - 1))), t.var(axis=tuple(range(t.ndim - 1)))) \
+                if batch_stats else (mean, var)
+            return (t - m) / np.sqrt(v + eps[i]) * gamma + beta
         return acts[i](bn(h)) if bn_first[i] else bn(acts[i](h))
 
     h = block(z.astype(np.float64) @ w1 + b1, 0, bn1)                  # (N, 1024)

@@ -19,14 +19,17 @@ decided here:
    recipe's full run measured on the reference (``data/expected/gan_scores.json``) is its
    score. The seed is new on every run, so no stored sketch answers it.
 2. **Full run.** Otherwise the student's kernel trains the full recipe from the submission's
-   functions (:func:`helpers.gan_training.graded_samples`) and returns its 1,000 samples;
-   the judge checks them (shape, range, no copies of MNIST digits: :func:`copies`) and scores
+   functions (:func:`helpers.gan_training.graded_generator`) and returns the trained
+   generator's weights and its images of a few probe noise vectors the judge sent. The judge
+   recomputes the generator from the weights (:mod:`helpers.grading.gan_samples`, the
+   variant that reproduces the probe images), draws 1,000 samples from it on noise the
+   kernel never saw, checks that none is a copy of an MNIST digit (:func:`copies`) and scores
    them with the trusted MNIST classifier.
 
-What a hostile kernel can still do on path 2: return samples it made some other way that are
-not near-copies of single MNIST digits (an average of several digits of one class, a digit
-with noise of RMS above :data:`COPY_RMS` added). Path 1 cannot be answered without running
-the recipe's training on the fresh seed.
+What a hostile kernel can still do on path 2: send weights it set by hand rather than
+trained, a generator of the quiz's shape that draws from digits it stores (it must then
+make new images of them on noise it does not know, and no sample may be a near-copy).
+Path 1 cannot be answered without running the recipe's training on the fresh seed.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from helpers import gan_replay, gan_training
 from helpers.checks._compare import fresh_seed
 from helpers.rebuildable import beside
 
+from . import gan_samples
 from .course import SOLUTIONS
 
 SOLUTION = SOLUTIONS / "gans" / "gans.ipynb"
@@ -126,20 +130,23 @@ def _replay(label, fns):
 
 
 def _samples(label, fns):
-    """The full recipe's 1,000 samples, trained in the student's kernel and checked here."""
-    images = beside(fns["train_step"], gan_training.graded_samples, label, fns["discriminator"],
-                    fns["generator"], fns["d_loss_fn"], fns["g_loss_fn"], fns["sample_noise"])
-    if not (isinstance(images, np.ndarray) and images.dtype.kind in "iuf"):   # data only, no proxy
-        raise AssertionError(f"the {label}'s samples are not an array of images")
-    images = images.astype(np.float32)
-    if images.shape != (1000, 784):
-        raise AssertionError(f"the {label}'s samples have shape {images.shape}, expected (1000, 784)")
+    """The full recipe trained in the student's kernel; its 1,000 graded samples drawn here
+    from the generator's weights (:mod:`helpers.grading.gan_samples`) and checked."""
+    pool = gan_samples.noise_pool(fns["sample_noise"](20000, gan_training.NOISE_DIM))
+    rng = np.random.default_rng(fresh_seed())
+    probe = gan_samples.draw_noise(pool, rng, gan_samples.PROBE_ROWS)
+    z = gan_samples.draw_noise(pool, rng, 1000)                      # never leaves the judge
+    trained = beside(fns["train_step"], gan_training.graded_generator, label, fns["discriminator"],
+                     fns["generator"], fns["d_loss_fn"], fns["g_loss_fn"], fns["sample_noise"], probe)
+    images, variant = gan_samples.samples_from_weights(label, trained, probe, z)
     if not np.all(np.isfinite(images)) or np.abs(images).max() > 1 + 1e-5:
         raise AssertionError(f"the {label}'s samples are not finite images in [-1, 1]")
     n_copies = copies(images)
     if n_copies:
         raise AssertionError(f"{n_copies} of the {label}'s 1,000 samples are copies of MNIST digits "
                              f"(nearest digit within RMS {COPY_RMS} per pixel): samples must be generated")
+    print(f"graded samples: 1,000 drawn by the grader from your trained generator's weights "
+          f"(recomputed as {variant}) on noise your kernel never saw")
     return images
 
 

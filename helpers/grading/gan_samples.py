@@ -1,0 +1,139 @@
+"""Graded GAN samples the judge draws itself, from a generator trained in the student's kernel.
+
+    from helpers.grading.gan_samples import noise_pool, draw_noise, samples_from_weights
+    pool = noise_pool(sample_noise(20000, 96))          # what the student's sample_noise draws
+    probe, z = draw_noise(pool, rng, 16), draw_noise(pool, rng, 1000)
+    trained = {"weights": [...], "probe": G(probe)}     # from the student's kernel, as data
+    images = samples_from_weights("DCGAN", trained, probe, z)   # (1000, 784), computed here
+
+The student's kernel trains the graded recipe and returns only the trained generator's
+weights and its images of a few *probe* noise vectors. The judge recomputes the generator
+in NumPy from those weights (the quiz's architecture, and the variants students really
+write: LeakyReLU instead of ReLU, a sigmoid output, batch norm before or after the
+activation, PyTorch's epsilon, Dense layers without a bias before batch norm), keeps the
+variant whose outputs on the probe are the kernel's, and draws the graded samples from it on
+noise the kernel never saw. So the samples are a generator's outputs of the quiz's shape,
+not images the kernel chose.
+
+The noise: each coordinate drawn independently from the values the student's
+``sample_noise`` returned (pooled), so a generator trained on another noise (U(0, 1), a
+normal) is sampled on the noise it learned from.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from helpers.checks import gan_models as gm
+from helpers.gan_training import NOISE_DIM
+
+#: Noise vectors on which the kernel's generator and the judge's recomputation must agree.
+PROBE_ROWS = 16
+#: Agreement: max |kernel - judge| / max |judge| on the probe. Float32 against float64 differ
+#: by ~3e-4 (DCGAN); variants that differ by less than this give the same samples to 1%.
+MATCH_TOL = 1e-2
+#: Hidden activations (the quiz's first) and outputs tried.
+HIDDEN = {"ReLU": gm._relu, "LeakyReLU(0.01)": lambda h: gm._leaky(h, 0.01),
+          "LeakyReLU(0.2)": lambda h: gm._leaky(h, 0.2), "LeakyReLU(0.3)": lambda h: gm._leaky(h, 0.3)}
+OUTPUT = {"tanh": np.tanh, "sigmoid": gm._sigmoid}
+#: Batch norm epsilons tried: Keras' default, PyTorch's.
+EPSILONS = (1e-3, 1e-5)
+
+
+def _plain(value, what, shape=None):
+    """``value`` as float64 if it is a plain array of finite numbers (of ``shape``), else raise."""
+    if not (isinstance(value, np.ndarray) and value.dtype.kind in "iuf"):
+        raise AssertionError(f"{what} is not an array of numbers")
+    if shape is not None and value.shape != tuple(shape):
+        raise AssertionError(f"{what} has shape {value.shape}, expected {tuple(shape)}")
+    value = value.astype(np.float64)
+    if not np.all(np.isfinite(value)):
+        raise AssertionError(f"{what} is not finite")
+    return value
+
+
+def noise_pool(noise):
+    """The values of ``sample_noise(n, NOISE_DIM)`` (an array, or a tensor the wire decoded, from
+    the student's kernel), pooled: (n * NOISE_DIM,) float64. Raises AssertionError when they are
+    not finite numbers of that shape."""
+    import tensorflow as tf
+    if issubclass(type(noise), tf.Tensor):                   # made here by the wire: plain data
+        noise = noise.numpy()
+    if isinstance(noise, np.ndarray) and noise.ndim == 2 and noise.shape[1] == NOISE_DIM and len(noise) >= 1000:
+        return _plain(noise, "sample_noise's noise").ravel()
+    raise AssertionError(f"sample_noise(n, {NOISE_DIM}) must return an (n, {NOISE_DIM}) array of numbers")
+
+
+def draw_noise(pool, rng, n):
+    """(n, NOISE_DIM) float32 noise, each coordinate drawn independently from ``pool``."""
+    return rng.choice(pool, size=(n, NOISE_DIM)).astype(np.float32)
+
+
+def _layouts(weights, spec):
+    """The ways to read ``weights`` (list of arrays) as ``spec`` ([kind, shape], Keras' order),
+    each bias either present or absent (then zeros): yields lists of arrays in spec's order."""
+    biases = [i for i, (kind, _) in enumerate(spec) if kind == "bias"]
+    for present in itertools.product((True, False), repeat=len(biases)):
+        dropped = {i for i, keep in zip(biases, present) if not keep}
+        wanted = [spec[i][1] for i in range(len(spec)) if i not in dropped]
+        if len(wanted) == len(weights) and all(tuple(w.shape) == tuple(s) for w, s in zip(weights, wanted)):
+            it = iter(weights)
+            yield [np.zeros(shape) if i in dropped else next(it) for i, (_, shape) in enumerate(spec)]
+
+
+def _variants(label, ws):
+    """Each architecture variant, the quiz's first, as a list of (description, forward(z) ->
+    (N, 784)) that differ only in batch norm's epsilon (the closest of them is used)."""
+    if label != "DCGAN":
+        pairs = list(zip(ws[0::2], ws[1::2]))
+        for (h_name, hidden), (o_name, out) in itertools.product(HIDDEN.items(), OUTPUT.items()):
+            yield [(f"{h_name}, {o_name} output", lambda z, h=hidden, o=out: gm._mlp(z, pairs, h, o))]
+        return
+    for (h_name, hidden), (o_name, out), order in itertools.product(HIDDEN.items(), OUTPUT.items(), gm.BN_ORDERS):
+        where = "/".join("before" if first else "after" for first in order)
+        yield [(f"{h_name}, {o_name} output, batch norm {where} the activations, epsilon {eps:g}",
+                lambda z, h=hidden, o=out, b=order, e=eps: gm._dc_g_forward(
+                    z, ws, [h] * 3, o, eps=(e,) * 3, bn_first=b, batch_stats=True)) for eps in EPSILONS]
+
+
+def _spec(label):
+    return gm.dc_generator_spec(NOISE_DIM) if label == "DCGAN" else gm._dense_spec([NOISE_DIM, 1024, 1024, 784])
+
+
+def samples_from_weights(label, trained, probe, z):
+    """The graded samples of ``label``'s generator, computed here from its trained weights.
+
+    Inputs:
+    - label: "vanilla GAN", "LSGAN" or "DCGAN".
+    - trained: what the student's kernel returned, {"weights": list of arrays in Keras'
+      order, "probe": (PROBE_ROWS, 784) its generator's images of ``probe``}.
+    - probe: (PROBE_ROWS, NOISE_DIM) the noise the kernel was sent; z: (N, NOISE_DIM) noise
+      it never saw.
+    Returns (images (N, 784) float32, the variant's description). Raises AssertionError when
+    the weights are not the quiz's generator, or no variant gives the kernel's probe images.
+    """
+    if not (isinstance(trained, dict) and isinstance(trained.get("weights"), list)):
+        raise AssertionError(f"the {label}'s trained generator did not come back as weights")
+    weights = [_plain(w, f"a weight of the {label}'s generator") for w in trained["weights"]]
+    seen = _plain(trained.get("probe"), f"the {label}'s images of the probe noise", (len(probe), 784))
+    layouts = list(_layouts(weights, _spec(label)))
+    if not layouts:
+        raise AssertionError(
+            f"the {label}'s trained generator has weights of shapes {[w.shape for w in weights]}, not the "
+            "quiz's generator: the grader draws the graded samples from the quiz's architecture only")
+    best = np.inf
+    for ws in layouts:
+        for group in _variants(label, ws):
+            with np.errstate(all="ignore"):
+                errors = [gm._scaled_error(seen, forward(probe)) for _, forward in group]
+            errors = [e if np.isfinite(e) else np.inf for e in errors]
+            best = min(best, *errors)
+            if min(errors) <= MATCH_TOL:
+                description, forward = group[int(np.argmin(errors))]
+                with np.errstate(all="ignore"):
+                    return forward(z).astype(np.float32), description
+    raise AssertionError(
+        f"the {label}'s trained generator, recomputed from its weights, does not give the images your "
+        f"kernel made of the probe noise (closest variant off by {best:.2g} of their scale): its "
+        "architecture is not the quiz's (see the generator's check)")
