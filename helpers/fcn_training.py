@@ -24,8 +24,9 @@ from notebook globals.
 proxy of the student's function: each network is trained in the student's kernel
 (:func:`train_graded` through ``__course_run__``) and stays there; the judge sends it images
 and gets argmax masks back as data, and computes the IoUs itself. The fresh images of the
-hidden test come from a seed drawn anew on every run (:data:`FRESH`), so no kernel can know
-their masks in advance: a model must segment them.
+hidden test come from a seed the judge draws as the test runs (:data:`FRESH`; from its keyed
+stream, :mod:`helpers.grading.draws`), so no kernel can know their masks in advance: a model
+must segment them.
 """
 from __future__ import annotations
 
@@ -67,8 +68,8 @@ def _images(fresh):
     spec = FRESH if fresh else VALIDATION
     seed = spec["seed"]
     if seed is None:
-        import secrets
-        seed = 1000 + secrets.randbelow(2**31)       # not 0 or 5: the sets development saw
+        from helpers.checks._compare import fresh_seed     # under the judge: its keyed draws
+        seed = 1000 + fresh_seed() % 2**31            # not 0 or 5: the sets development saw
     d = segmentation.load_shapes(num_train=0, num_val=spec["num_val"], seed=seed)
     return d["x_val"], d["y_val"], seed
 
@@ -175,6 +176,6 @@ def validation_ious(models, fresh=False):
     from helpers.checks.upsampling_fcn import predict_masks, reference_mean_iou
     x, y, seed = _images(fresh)
     if fresh:
-        print(f"fresh images: {len(x)} of seed {seed} (drawn anew on every run)")
+        print(f"fresh images: {len(x)} of seed {seed} (a draw the grader makes as the test runs)")
     return {s: reference_mean_iou(y, predict_masks(m, x), segmentation.NUM_CLASSES)
             for s, m in models.items()}

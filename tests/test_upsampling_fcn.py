@@ -527,7 +527,7 @@ def test_graded_run_under_the_judge_trains_in_the_kernel_and_scores_fresh_images
     seeds = set()
     for _ in range(2):
         tiny_recipe.validation_ious(models, fresh=True)
-        seeds |= set(re.findall(r"fresh images: 8 of seed (\d+) \(drawn anew on every run\)",
+        seeds |= set(re.findall(r"fresh images: 8 of seed (\d+) \(a draw the grader makes as the test runs\)",
                                 capsys.readouterr().out))
     assert len(seeds) == 2 and all(int(s) >= 1000 for s in seeds)
     oracle = {s: InKernel(Oracle(*tiny_recipe.validation_data())) for s in (True, False)}

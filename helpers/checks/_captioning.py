@@ -19,7 +19,7 @@ import random
 import numpy as np
 
 from ._compare import load_expected as _load_expected
-from ._compare import (as_array, call, expect_close, expect_finite, expect_shape, fail, passed,
+from ._compare import (as_array, call, expect_close, expect_finite, expect_shape, fail, fresh_seed, passed,
                        rel_error)
 from ._numpy_only import answer_key, check_numpy_only
 
@@ -160,7 +160,6 @@ class Outputs:
 
 #: How many points of each batch the judge asks for again, one plain call each, at random.
 AUDITS = 2
-_AUDIT_RNG = random.SystemRandom()
 
 
 def _in_batches(values, ask, one):
@@ -177,7 +176,7 @@ def _in_batches(values, ask, one):
         answers = list(ask(chunk))
         if len(answers) != len(chunk):
             raise AssertionError(f"{len(answers)} answers for {len(chunk)} evaluations")
-        for j in _AUDIT_RNG.sample(range(len(chunk)), min(AUDITS, len(chunk))):
+        for j in random.Random(fresh_seed()).sample(range(len(chunk)), min(AUDITS, len(chunk))):
             again, batched = (np.asarray(a, np.float64) for a in (one(chunk[j]), answers[j]))
             if again.shape != batched.shape or not np.allclose(again, batched, rtol=1e-12,
                                                                atol=0, equal_nan=True):

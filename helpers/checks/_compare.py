@@ -26,9 +26,17 @@ OK = "\u2714"     # ✔
 FAIL = "\u2718"   # ✘
 
 
+#: Set only in the grader's judge, before each test cell (helpers/grading/draws.py): the
+#: next draw of a stream keyed by the course's secret and the submission, so that a regrade
+#: draws the same cases. None anywhere else.
+DRAWS = None
+
+
 def fresh_seed():
     """A seed no one knew before this call (the checker's own draw of a fresh case: a
-    kernel cannot answer it from a table)."""
+    kernel cannot answer it from a table): a 63-bit int."""
+    if DRAWS is not None:
+        return DRAWS()
     import secrets
     return secrets.randbits(63)
 

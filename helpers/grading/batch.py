@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .course import SOLUTIONS, RELEASE, WORK, _api, _check, _kernel_environment, _max_score, \
     assignments, limits_for
+from . import draws
 from .gradebook import Result, _load_done, _record, _supersede
 from .intake import CAP_KEYS, STUDENT_ID, caps_for, read_submission, release_cells, student_problem
 from .jobs import _prepare_template, _result_key, _run_jobs
@@ -95,6 +96,7 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     expected = {name: release_cells(work / "release" / name) for name in names}
     maxes = {name: _max_score(api, name) for name in names}
     rec = _api(work, submitted="staged", record=True)
+    judge_key = draws.course_key(work)      # the judge's draws: secret, the same on a regrade
 
     # 2. Validate each submission inside its own error boundary (helpers.grading.intake);
     #    reuse finished results; queue the rest. A symlinked student folder is listed
@@ -123,7 +125,9 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
                            "trusted": t["trusted"],
                            "limits": lims[assignment], "sandbox": bool(sandbox), "guard": True,
                            "feedback": feedback,
-                           "threads": 0 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers)}
+                           "threads": 0 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers),
+                           "draws": draws.submission_key(judge_key, assignment, nbs),
+                           "draws_fingerprint": draws.fingerprint(judge_key)}
                 payload["key"] = _result_key(payload)
             else:
                 res.status, res.reason = status, reason

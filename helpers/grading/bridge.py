@@ -229,8 +229,9 @@ def connect():
     return _KERNEL
 
 
-def bind(namespace, names, sources=None, scope=None, index=None):
-    """Give each of ``names`` its value from the student's notebook, in ``namespace``.
+def bind(namespace, names, sources=None, scope=None, index=None, cell=""):
+    """Give each of ``names`` its value from the student's notebook, in ``namespace``, and
+    key the draws of test cell ``cell`` (:func:`helpers.grading.draws.install`).
 
     A name the notebook does not define is left unbound (the test then raises NameError).
     sources: {name: its definition's text in the submitted notebook}, what a proxy's
@@ -242,6 +243,8 @@ def bind(namespace, names, sources=None, scope=None, index=None):
     bound to in the student's kernel, and as "" (not found) if none does; so are the
     notebook's helper functions in ``scope``.
     """
+    from . import draws
+    draws.install(cell)
     kernel = connect()
     remote = {}
     for name in names:

@@ -48,12 +48,13 @@ class Job:
     """Everything one submission's execution needs and what happened to it."""
 
     def __init__(self, limits, workdir, runtime_dir, log_path, *, sandbox=True, threads=1,
-                 imports="", names=(), protect=(), guard=True, trusted=None):
+                 imports="", names=(), protect=(), guard=True, trusted=None, draws=""):
         self.limits = limits
         self.workdir, self.runtime_dir, self.log_path = Path(workdir), Path(runtime_dir), Path(log_path)
         self.sandbox, self.threads, self.guard = sandbox, threads, guard
         self.imports, self.names, self.protect = imports, tuple(names), tuple(protect)
         self.trusted = dict(trusted or {})   # grade_id -> source of the cells the judge runs
+        self.draws = draws                   # the key of the judge's draws (helpers.grading.draws)
         self.judge = None                    # the TrustedKernel, started at the first such cell
         self.cgroup = None
         self.km = None
@@ -357,7 +358,7 @@ class GuardedExecute(Execute):
         try:
             before = [c.source for c in self.nb.cells[:cell_index]
                       if c.cell_type == "code" and not _is_test_cell(c)]
-            outputs = await job.judge.run_cell(cell.source, job.limits.cell_timeout, before)
+            outputs = await job.judge.run_cell(cell.source, job.limits.cell_timeout, before, grade_id)
         except TimeoutError:
             outputs = [_error("CellTimeoutError", f"{where} ran past {job.limits.cell_timeout} s")]
             job.note(f"{where} ran past {job.limits.cell_timeout} s")

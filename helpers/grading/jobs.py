@@ -105,7 +105,8 @@ def grade_job(payload):
     ``student``, ``assignment``, ``notebooks`` {name: bytes}, ``db`` (a template
     gradebook holding only this assignment), ``files`` (its other source files),
     ``limits`` (dict), ``sandbox``, ``guard``, ``feedback``, ``threads`` (0: auto),
-    ``imports``, ``names``, ``protect``.
+    ``imports``, ``names``, ``protect``, ``trusted``, ``draws`` (the key of the judge's
+    draws, :mod:`helpers.grading.draws`; "" for fresh ones) and ``draws_fingerprint``.
     Works in a private temporary course folder; only the kernel runs student code,
     inside the sandbox, and it never sees that folder. Returns a dict: status,
     reason, score, max_score, failed_cells, autograded/feedback {name: bytes}, seconds.
@@ -140,7 +141,7 @@ def grade_job(payload):
         job = Job(limits, kernel_dir, runtime, tmp / "kernel.log", sandbox=payload["sandbox"],
                   threads=payload.get("threads") or _job_threads(), imports=payload["imports"],
                   names=payload["names"], protect=payload["protect"], guard=payload.get("guard", True),
-                  trusted=payload.get("trusted"))
+                  trusted=payload.get("trusted"), draws=payload.get("draws", ""))
         job_id = uuid.uuid4().hex
         JOBS[job_id] = job
         api = _api(root, timeout=limits.cell_timeout, job_id=job_id)
@@ -212,7 +213,8 @@ def _result_key(payload):
     for name in sorted(payload["notebooks"]):
         h.update(name.encode() + payload["notebooks"][name])
     h.update(json.dumps([payload["source_hash"], payload["limits"], payload["sandbox"],
-                         payload.get("guard", True), grader_code_digest()], sort_keys=True).encode())
+                         payload.get("guard", True), grader_code_digest(), payload.get("draws_fingerprint", "")],
+                        sort_keys=True).encode())
     return h.hexdigest()
 
 

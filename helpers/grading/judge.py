@@ -24,7 +24,7 @@ from pathlib import Path
 
 from nbformat.v4 import output_from_msg
 
-from . import bridge, sandbox, wire
+from . import bridge, draws, sandbox, wire
 
 WIRE_SOURCE = (Path(__file__).with_name("wire.py")).read_text()
 
@@ -211,6 +211,7 @@ class TrustedKernel:
         env = sandbox.kernel_env(job.threads, sandbox=False)
         env[bridge.CONNECTION_ENV] = json.dumps(info)
         env[bridge.TIMEOUT_ENV] = str(job.limits.cell_timeout)
+        env[draws.ENV] = job.draws
         env["HOME"] = env["MPLCONFIGDIR"] = self.dir
         # Unix sockets in a private folder: nothing listens on the network for the judge.
         self.km = KernelManager(kernel_name="python3", transport="ipc",
@@ -242,24 +243,25 @@ class TrustedKernel:
             f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
         return outputs, error
 
-    async def run_cell(self, source, timeout, submitted=()):
+    async def run_cell(self, source, timeout, submitted=(), grade_id=""):
         """Run a test cell as the source notebook has it; return its outputs.
 
         submitted: the sources of the submission's code cells before this one (for
-        ``__course_source__``). Raises TimeoutError when it runs past ``timeout`` seconds (the
+        ``__course_source__``); grade_id: the cell's id (its draws' stream). Raises TimeoutError when it runs past ``timeout`` seconds (the
         kernel is interrupted, or restarted if it does not stop).
         """
         await asyncio.wrap_future(self._started)
         return await asyncio.wrap_future(self._thread.submit(self._run_cell, source, timeout,
-                                                             submitted))
+                                                             submitted, grade_id))
 
-    def _run_cell(self, source, timeout, submitted):
+    def _run_cell(self, source, timeout, submitted, grade_id=""):
         names = student_names(source, self.job.imports)
         sources, scope = definitions(submitted, names), static_scope(submitted)
         index = code_index(submitted)
         try:
             outputs, error = self._run(
-                f"__course_judge__.bind(globals(), {names!r}, {sources!r}, {scope!r}, {index!r})",
+                f"__course_judge__.bind(globals(), {names!r}, {sources!r}, {scope!r}, {index!r}, "
+                f"cell={grade_id!r})",
                 timeout)
             if error:
                 return outputs
