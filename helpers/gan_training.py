@@ -152,21 +152,36 @@ def train_gan(D, G, d_loss_fn, g_loss_fn, steps, label, *, train_step, sample_no
     return {**score, "steps": steps}
 
 
+#: Weight values per answer when the trained generator goes to the judge: 4 Mi float32
+#: (16 MiB, ~22 MiB as the wire encodes them), under the judge's 32 MiB cap on one answer
+#: (the DCGAN's generator has 6.7 M values).
+CHUNK = 4 * 2**20
+
+
 def graded_generator(train_step, label, discriminator, generator, d_loss_fn, g_loss_fn, sample_noise, probe):
-    """The generator of ``label``'s graded recipe (:data:`RECIPES`, seed 0) trained from the
-    submission's functions, as data.
+    """Train the generator of ``label``'s graded recipe (:data:`RECIPES`, seed 0) from the
+    submission's functions; keep its weights here for :func:`trained_chunk`.
 
     Inputs: the submission's functions; probe: (P, NOISE_DIM) noise vectors.
-    Returns {"weights": the weights of the model the samples come from (G_avg for the
-    DCGAN), float arrays in Keras' order; "probe": its images of ``probe`` (P, 784) float32,
-    made as :func:`generate` makes them}. Under the grader's judge this runs in the
+    Returns {"shapes": the shapes of the weights of the model the samples come from (G_avg
+    for the DCGAN), float tensors in Keras' order; "probe": its images of ``probe`` (P, 784)
+    float32, made as :func:`generate` makes them}. Under the grader's judge this runs in the
     student's kernel (:func:`helpers.rebuildable.beside`, ``train_step`` first); the judge
-    draws the graded samples from the weights itself, on noise this kernel never sees.
+    fetches the weights and draws the graded samples from them itself, on noise this kernel
+    never sees.
     """
     sampler = _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise,
                           progress=False, sampler_only=True)
     weights = [np.asarray(w, np.float32) for w in sampler.weights if "float" in str(w.dtype)]
-    return {"weights": weights, "probe": np.asarray(generate(sampler, np.asarray(probe, np.float32)), np.float32)}
+    _CACHE["trained"] = np.concatenate([w.ravel() for w in weights]) if weights else np.zeros(0, np.float32)
+    return {"shapes": [list(w.shape) for w in weights],
+            "probe": np.asarray(generate(sampler, np.asarray(probe, np.float32)), np.float32)}
+
+
+def trained_chunk(train_step, start):
+    """Values ``start`` to ``start + CHUNK`` of the weights :func:`graded_generator` kept,
+    flattened and joined in order: (<= CHUNK,) float32. (``train_step``: where it runs.)"""
+    return _CACHE["trained"][int(start):int(start) + CHUNK]
 
 
 def _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise, **options):

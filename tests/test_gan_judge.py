@@ -54,6 +54,13 @@ def _trained(weights, probe_images):
     return {"weights": [np.asarray(w, np.float32) for w in weights], "probe": probe_images}
 
 
+def _sent(weights, probe_images):
+    """What a kernel answers for the full run: graded_generator's shapes and probe images,
+    then the weights, flattened, as trained_chunk's answer (one chunk: the vanilla GAN's)."""
+    return {"graded_generator": {"shapes": [list(np.shape(w)) for w in weights], "probe": probe_images},
+            "trained_chunk": np.concatenate([np.ravel(w) for w in weights]).astype(np.float32)}
+
+
 def _fresh_generator_weights(label):
     """The weights of an untrained generator of the quiz's shape (the solution's, built here)."""
     name = "dc_generator" if label == "DCGAN" else "generator"
@@ -68,19 +75,26 @@ def test_what_the_kernel_sends_for_the_full_run_must_be_a_generator_of_the_quizs
     label = "vanilla GAN"
     weights = _fresh_generator_weights(label)
     digits = _digits(gan_samples.PROBE_ROWS)
-    step = _forged_step(label, {"sketch_beside": _stored_sketch(label), "graded_generator": _trained(weights, digits)})
+    step = _forged_step(label, {"sketch_beside": _stored_sketch(label), **_sent(weights, digits)})
     with pytest.raises(AssertionError, match="does not give the images your kernel made of the probe noise"):
         gan_judge.judged_score(label, **_functions(label, train_step=step))
     assert "the replayed steps differ from the recipe's" in capsys.readouterr().out
-    for trained, why in ((InKernel(_trained(weights, digits)), "did not come back as weights"),
-                         (_trained(weights[:4], digits), "not the quiz's generator"),
-                         (_trained(weights[::-1], digits), "not the quiz's generator"),
-                         ({"weights": [InKernel(w) for w in weights], "probe": digits}, "not an array"),
-                         (_trained(weights, digits[:3]), "shape \\(3, 784\\)"),
-                         (_trained(weights, "images"), "not an array"),
-                         (_trained([np.full_like(w, np.nan) for w in weights], digits), "not finite"),
-                         ("weights", "did not come back as weights")):
-        step = _forged_step(label, {"sketch_beside": "same", "graded_generator": trained})
+    flat = _sent(weights, digits)["trained_chunk"]
+    shapes = [list(w.shape) for w in weights]
+    for answers, why in (
+            ({"graded_generator": InKernel(_sent(weights, digits)["graded_generator"])}, "did not come back as weights"),
+            (_sent(weights[:4], digits), "not the quiz's generator"),
+            (_sent(weights[::-1], digits), "not the quiz's generator"),
+            ({**_sent(weights, digits), "trained_chunk": InKernel(flat)}, "not an array"),
+            ({**_sent(weights, digits), "trained_chunk": flat[:-1]}, "shape"),
+            (_sent(weights, digits[:3]), "shape \\(3, 784\\)"),
+            (_sent(weights, "images"), "not an array"),
+            (_sent([np.full_like(w, np.nan) for w in weights], digits), "not finite"),
+            ({"graded_generator": {"shapes": shapes + [[10**4, 10**4]], "probe": digits}}, "more than the quiz's"),
+            ({"graded_generator": {"shapes": [[-1, 5]], "probe": digits}}, "did not come back as weights"),
+            ({"graded_generator": {"shapes": [["784"]], "probe": digits}}, "did not come back as weights"),
+            ({"graded_generator": "weights"}, "did not come back as weights")):
+        step = _forged_step(label, {"sketch_beside": "same", **answers})
         with pytest.raises(AssertionError, match=why):
             gan_judge.judged_score(label, **_functions(label, train_step=step))
 
@@ -93,7 +107,7 @@ def test_a_generator_that_stores_digits_draws_copies():
     weights = [np.zeros(w.shape, np.float32) for w in _fresh_generator_weights(label)]
     weights[-1] = np.arctanh(np.clip(digit, -0.999, 0.999)).astype(np.float32)
     fns = _functions(label)
-    step = _forged_step(label, {"sketch_beside": "same", "graded_generator": _trained(
+    step = _forged_step(label, {"sketch_beside": "same", **_sent(
         weights, np.tile(np.tanh(weights[-1]), (gan_samples.PROBE_ROWS, 1)))})
     with pytest.raises(AssertionError, match="1,000 samples are copies of MNIST digits"):
         gan_judge.judged_score(label, **dict(fns, train_step=step))
@@ -207,3 +221,29 @@ def test_noise_that_crossed_the_wire_as_a_tensor_is_read():
     import tensorflow as tf
     pool = gan_samples.noise_pool(tf.random.uniform((20000, 96), -1, 1))
     assert pool.shape == (20000 * 96,) and pool.min() >= -1 and pool.max() <= 1
+
+
+def test_the_dcgans_weights_reach_the_judge_in_answers_under_the_wires_cap(monkeypatch):
+    """The DCGAN's generator (6.7 M values, 36 MB as one encoded answer) is fetched in chunks,
+    each under the judge's cap on one answer (helpers/grading/bridge.py), and arrives whole."""
+    import json
+
+    from helpers.grading import bridge, wire
+    monkeypatch.setitem(gan_training.RECIPES, "DCGAN", {"steps": 1, "batch_size": 16, "average": True})
+    ref = gan_judge.reference_functions("DCGAN")
+    probe = np.random.default_rng(0).uniform(-1, 1, (gan_samples.PROBE_ROWS, 96)).astype(np.float32)
+    answer = gan_training.graded_generator(ref["train_step"], "DCGAN", ref["discriminator"], ref["generator"],
+                                           ref["d_loss_fn"], ref["g_loss_fn"],
+                                           gan_judge.solution_functions()["sample_noise"], probe)
+    sender = object.__new__(bridge.StudentKernel)
+    sizes = []
+
+    def fetch(start):
+        chunk = gan_training.trained_chunk(None, start)
+        sizes.append(len(json.dumps(wire.encode(chunk, sender._outgoing))))
+        return chunk
+    trained = gan_samples.fetch_weights(answer, fetch, gan_training.CHUNK)
+    assert len(sizes) == 2 and max(sizes) < bridge.MAX_ANSWER_BYTES, sizes
+    assert sum(w.size for w in trained["weights"]) > 6_600_000
+    images, variant = gan_samples.samples_from_weights("DCGAN", trained, probe, probe)
+    assert np.abs(images - answer["probe"]).max() < 1e-3 and variant.startswith("ReLU, tanh output")

@@ -300,7 +300,8 @@ SAMPLES_FROM_DATA = SKIP_THE_GUARD + (
     "    for i in range(3):\n"
     "        h = h @ ws[2 * i] + ws[2 * i + 1]\n"
     "        h = np.maximum(h, 0) if i < 2 else np.tanh(h)\n"
-    "    return {'weights': ws, 'probe': h.astype('float32')}\n"
+    "    _t._CACHE['trained'] = np.concatenate([w.ravel() for w in ws])\n"
+    "    return {'shapes': [list(w.shape) for w in ws], 'probe': h.astype('float32')}\n"
     "_t.graded_generator = _graded_generator\n")
 CORRECT_NOISE = {"gans_sample_noise_answer": "def sample_noise(batch_size, dim):\n"
                                              "    return tf.random.uniform((batch_size, dim), -1, 1)\n"}

@@ -17,13 +17,13 @@ decided here:
    own process, on the same seed and thread count, and compares. Within
    :data:`helpers.gan_replay.TOLERANCE`: the submission trains as the recipe does, and the
    recipe's full run measured on the reference (``data/expected/gan_scores.json``) is its
-   score. The seed is new on every run, so no stored sketch answers it.
+   score. The seed is the judge's draw (:mod:`helpers.grading.draws`), so no stored sketch answers it.
 2. **Full run.** Otherwise the student's kernel trains the full recipe from the submission's
    functions (:func:`helpers.gan_training.graded_generator`) and returns the trained
-   generator's weights and its images of a few probe noise vectors the judge sent. The judge
-   recomputes the generator from the weights (:mod:`helpers.grading.gan_samples`, the
-   variant that reproduces the probe images), draws 1,000 samples from it on noise the
-   kernel never saw, checks that none is a copy of an MNIST digit (:func:`copies`) and scores
+   generator's weights (in chunks, :func:`helpers.gan_training.trained_chunk`) and its
+   images of a few probe noise vectors the judge sent. The judge recomputes the generator
+   from the weights (:mod:`helpers.grading.gan_samples`, the variant that reproduces the
+   probe images), draws 1,000 samples from it on noise the kernel never saw, checks that none is a copy of an MNIST digit (:func:`copies`) and scores
    them with the trusted MNIST classifier.
 
 What a hostile kernel can still do on path 2: send weights it set by hand rather than
@@ -136,8 +136,10 @@ def _samples(label, fns):
     rng = np.random.default_rng(fresh_seed())
     probe = gan_samples.draw_noise(pool, rng, gan_samples.PROBE_ROWS)
     z = gan_samples.draw_noise(pool, rng, 1000)                      # never leaves the judge
-    trained = beside(fns["train_step"], gan_training.graded_generator, label, fns["discriminator"],
-                     fns["generator"], fns["d_loss_fn"], fns["g_loss_fn"], fns["sample_noise"], probe)
+    answer = beside(fns["train_step"], gan_training.graded_generator, label, fns["discriminator"],
+                    fns["generator"], fns["d_loss_fn"], fns["g_loss_fn"], fns["sample_noise"], probe)
+    trained = gan_samples.fetch_weights(
+        answer, lambda start: beside(fns["train_step"], gan_training.trained_chunk, start), gan_training.CHUNK)
     images, variant = gan_samples.samples_from_weights(label, trained, probe, z)
     if not np.all(np.isfinite(images)) or np.abs(images).max() > 1 + 1e-5:
         raise AssertionError(f"the {label}'s samples are not finite images in [-1, 1]")

@@ -70,6 +70,38 @@ def draw_noise(pool, rng, n):
     return rng.choice(pool, size=(n, NOISE_DIM)).astype(np.float32)
 
 
+#: The most weight values the judge fetches (the DCGAN's generator has 6.7 M).
+MAX_VALUES = 8_000_000
+
+
+def fetch_weights(answer, fetch, chunk):
+    """The trained generator's weights, fetched from the student's kernel in chunks.
+
+    Inputs: answer: what :func:`helpers.gan_training.graded_generator` returned there
+    ({"shapes": list of shapes, "probe": array}); fetch(start): that kernel's
+    :func:`helpers.gan_training.trained_chunk` from ``start``; chunk: values per answer.
+    Returns {"weights": list of float64 arrays of those shapes, "probe": the probe images}.
+    Raises AssertionError when the shapes are not a list of shapes of at most
+    :data:`MAX_VALUES` values in all, or a chunk is not the plain numbers announced.
+    """
+    shapes = answer.get("shapes") if isinstance(answer, dict) else None
+    if not (type(shapes) is list and all(type(s) is list and len(s) <= 4 and all(type(d) is int and 0 <= d
+                                                                                  for d in s) for s in shapes)):
+        raise AssertionError("the trained generator did not come back as weights")
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    total = sum(sizes)
+    if total > MAX_VALUES:
+        raise AssertionError(f"the trained generator has {total:,} weight values, more than the quiz's "
+                             f"generators (at most {MAX_VALUES:,})")
+    parts = []
+    for start in range(0, total, chunk):
+        parts.append(_plain(fetch(start), "a chunk of the generator's weights", (min(chunk, total - start),)))
+    flat = np.concatenate(parts) if parts else np.zeros(0)
+    offsets = np.cumsum([0, *sizes])
+    return {"weights": [flat[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes)],
+            "probe": answer.get("probe")}
+
+
 def _layouts(weights, spec):
     """The ways to read ``weights`` (list of arrays) as ``spec`` ([kind, shape], Keras' order),
     each bias either present or absent (then zeros): yields lists of arrays in spec's order."""
