@@ -1,10 +1,11 @@
 """Graded GAN samples the judge draws itself, from a generator trained in the student's kernel.
 
-    from helpers.grading.gan_samples import noise_pool, draw_noise, samples_from_weights
+    from helpers.grading.gan_samples import noise_pool, draw_noise, fetch_weights, samples_from_weights
     pool = noise_pool(sample_noise(20000, 96))          # what the student's sample_noise draws
     probe, z = draw_noise(pool, rng, 16), draw_noise(pool, rng, 1000)
-    trained = {"weights": [...], "probe": G(probe)}     # from the student's kernel, as data
-    images = samples_from_weights("DCGAN", trained, probe, z)   # (1000, 784), computed here
+    answer = {"shapes": [...], "probe": G(probe)}       # from the student's kernel, as data
+    trained = fetch_weights(answer, fetch, chunk)       # the weights, chunk by chunk
+    images, variant = samples_from_weights("DCGAN", trained, probe, z)   # (1000, 784), made here
 
 The student's kernel trains the graded recipe and returns only the trained generator's
 weights and its images of a few *probe* noise vectors. The judge recomputes the generator
