@@ -121,8 +121,10 @@ def sketch(label, *, discriminator, generator, d_loss_fn, g_loss_fn, train_step,
     import keras
     import tensorflow as tf
     from helpers import env
+    from helpers.gan_training import build_models
     env.seed_everything(0)
     D, G = discriminator(), generator(noise_dim)
+    build_models(D, G, noise_dim=noise_dim)          # models without keras.Input make theirs now
     _set_fixed_kernels(D, seed + 1)
     _set_fixed_kernels(G, seed + 2)
     weights = list(D.weights) + list(G.weights)

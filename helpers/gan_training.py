@@ -71,6 +71,16 @@ def generate(G, z):
     return G(z, training=True)
 
 
+def build_models(D, G, G_avg=None, noise_dim=NOISE_DIM):
+    """Make the models' weights now, in the order D, G, G_avg: a Sequential without
+    keras.Input, or a subclassed model, makes them on its first call (here on zeros), so that
+    G_avg can copy G's and the weights can be read before training."""
+    from helpers.checks._models import _build
+    for model, width in ((D, 784), (G, noise_dim), (G_avg, noise_dim)):
+        if model is not None:
+            _build(model, (width,))
+
+
 def _averaged_pairs(G, G_avg, label):
     if [w.shape for w in G_avg.weights] != [w.shape for w in G.weights]:
         raise ValueError(f"{label}: G_avg must be built like G (same layers, same noise size)")
@@ -111,6 +121,7 @@ def train_gan(D, G, d_loss_fn, g_loss_fn, steps, label, *, train_step, sample_no
     if x_train.ndim != 2 or x_train.shape[1] != 784 or len(x_train) < batch_size:
         raise ValueError(f"{label}: x_train must be (M, 784) with M >= batch_size {batch_size}, "
                          f"got {x_train.shape}")
+    build_models(D, G, G_avg, noise_dim=noise_dim)
     D_opt = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
     G_opt = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
     sampler = G if G_avg is None else G_avg
@@ -165,17 +176,20 @@ def graded_generator(train_step, label, discriminator, generator, d_loss_fn, g_l
     Inputs: the submission's functions; probe: (P, NOISE_DIM) noise vectors.
     Returns {"shapes": the shapes of the weights of the model the samples come from (G_avg
     for the DCGAN), float tensors in Keras' order; "probe": its images of ``probe`` (P, 784)
-    float32, made as :func:`generate` makes them}. Under the grader's judge this runs in the
+    float32, made as :func:`generate` makes them; "epsilons": its BatchNormalization layers'
+    epsilons}. Under the grader's judge this runs in the
     student's kernel (:func:`helpers.rebuildable.beside`, ``train_step`` first); the judge
     fetches the weights and draws the graded samples from them itself, on noise this kernel
     never sees.
     """
     sampler = _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise,
                           progress=False, sampler_only=True)
+    images = np.asarray(generate(sampler, np.asarray(probe, np.float32)), np.float32)
     weights = [np.asarray(w, np.float32) for w in sampler.weights if "float" in str(w.dtype)]
     _CACHE["trained"] = np.concatenate([w.ravel() for w in weights]) if weights else np.zeros(0, np.float32)
-    return {"shapes": [list(w.shape) for w in weights],
-            "probe": np.asarray(generate(sampler, np.asarray(probe, np.float32)), np.float32)}
+    return {"shapes": [list(w.shape) for w in weights], "probe": images,
+            "epsilons": [float(layer.epsilon) for layer in sampler._flatten_layers()
+                         if layer.__class__.__name__ == "BatchNormalization"]}
 
 
 def trained_chunk(train_step, start):

@@ -4,11 +4,14 @@ import json
 import os
 import re
 
+import shutil
+
 import nbformat
 import pytest
 
 from helpers.checks import _compare
 from helpers.grading import draws
+from helpers.grading.course import WORK
 
 
 def test_a_stream_is_fixed_by_its_key_and_cell_and_differs_otherwise():
@@ -46,6 +49,7 @@ def test_the_course_key_is_made_once_and_private(tmp_path):
     path = tmp_path / "work" / draws.KEY_FILE
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert draws.course_key(tmp_path / "work") == key and len(key) == 64
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [draws.KEY_FILE]     # no leftovers
     assert draws.fingerprint(key) != draws.fingerprint(draws.course_key(tmp_path / "other"))
     path.write_text("short")
     with pytest.raises(ValueError, match="not a key made by the grader"):
@@ -77,7 +81,7 @@ def test_a_regrade_draws_the_same_cases_and_a_changed_notebook_new_ones(tmp_path
     nb.cells.insert(1, nbformat.v4.new_code_cell(
         "import os\n"
         "def seen():\n"
-        f"    return [os.environ.get({draws.ENV!r}, ''), os.path.exists({str(tmp_path / 'work' / draws.KEY_FILE)!r})]"))
+        f"    return [os.environ.get({draws.ENV!r}, ''), os.path.exists({str(WORK / draws.KEY_FILE)!r})]"))
     nbformat.write(nb, sub)
     work = tmp_path / "work"
 
@@ -93,5 +97,9 @@ def test_a_regrade_draws_the_same_cases_and_a_changed_notebook_new_ones(tmp_path
     nb.cells[-2].source += "\n# a comment"
     nbformat.write(nb, sub)
     assert grade()[0] != first
-    assert (work / draws.KEY_FILE).exists() and oct((work / draws.KEY_FILE).stat().st_mode & 0o777) == "0o600"
+    assert oct((WORK / draws.KEY_FILE).stat().st_mode & 0o777) == "0o600"
+    shutil.copytree(tmp_path / "sub", tmp_path / "again")                  # another work folder:
+    batch.grade(tmp_path / "again", work=tmp_path / "other", solutions=tmp_path / "solutions",   # the course's key
+                feedback=False, workers=1, log=lambda *a, **k: None)
+    assert _draws_printed(tmp_path / "other")[0] == grade()[0]
     assert os.environ.get(draws.ENV) is None

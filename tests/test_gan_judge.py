@@ -205,22 +205,84 @@ def test_the_judge_recomputes_the_kernels_generator_as_it_was_written(bn_first, 
     assert np.abs(images - own).max() < 1e-3 * np.abs(own).max()
 
 
-def test_the_judges_noise_is_drawn_like_the_students():
-    """Each coordinate from the pooled values of the student's sample_noise: U(0, 1) noise
-    gives U(0, 1) noise; anything but an (n, 96) array of finite numbers is refused."""
+def test_the_judges_noise_follows_the_law_of_the_students_not_its_values():
+    """U(-1, 1) when the submission's noise is the quiz's; a generator trained on U(0, 1) or
+    normal noise is sampled on that law; values the kernel picks (0/1 coins, sparse spikes)
+    give only a uniform or normal law of their moments. Anything but a (20000, 96) array of
+    finite numbers is refused."""
     rng = np.random.default_rng(0)
-    z = gan_samples.draw_noise(gan_samples.noise_pool(rng.uniform(0, 1, (20000, 96))), rng, 1000)
-    assert z.shape == (1000, 96) and z.min() >= 0 and abs(z.mean() - 0.5) < 0.01
+    cases = {"U(-1, 1)": rng.uniform(-1, 1, (20000, 96)), "U(0, 1)": rng.uniform(0, 1, (20000, 96)),
+             "N(0, 1^2)": rng.normal(0, 1, (20000, 96)), "U(0, 1) coins": rng.integers(0, 2, (20000, 96)),
+             "N(0.01, 0.1^2)": (rng.uniform(0, 1, (20000, 96)) < 0.01).astype(np.float64)}
+    for want, noise in cases.items():
+        law, draw = gan_samples.noise_law(noise)
+        assert law == want.split(" coins")[0], (want, law)
+        z = draw(np.random.default_rng(1), 1000)
+        assert z.shape == (1000, 96) and z.dtype == np.float32 and len(np.unique(z)) > 90_000
     for bad in (rng.uniform(0, 1, (20000, 95)), np.full((20000, 96), np.inf), InKernel(np.zeros((20000, 96))),
-                [[0.0] * 96] * 20000, np.zeros((10, 96))):
+                [[0.0] * 96] * 20000, np.zeros((10, 96)), np.zeros((40000, 96))):
         with pytest.raises(AssertionError, match="sample_noise"):
-            gan_samples.noise_pool(bad)
+            gan_samples.noise_law(bad)
 
 
 def test_noise_that_crossed_the_wire_as_a_tensor_is_read():
     import tensorflow as tf
-    pool = gan_samples.noise_pool(tf.random.uniform((20000, 96), -1, 1))
-    assert pool.shape == (20000 * 96,) and pool.min() >= -1 and pool.max() <= 1
+    assert gan_samples.noise_law(tf.random.uniform((20000, 96), -1, 1))[0] == "U(-1, 1)"
+
+
+def _dc_generator_without_input(noise_dim):
+    """The quiz's DCGAN generator as a student may write it: no keras.Input (Keras makes the
+    weights on the first call)."""
+    import keras
+    from keras import layers
+    return keras.Sequential([
+        layers.Dense(1024, activation="relu"), layers.BatchNormalization(),
+        layers.Dense(7 * 7 * 128, activation="relu"), layers.BatchNormalization(), layers.Reshape((7, 7, 128)),
+        layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu"), layers.BatchNormalization(),
+        layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh"), layers.Reshape((784,))])
+
+
+def _vanilla_without_input():
+    import keras
+    from keras import layers
+
+    def discriminator():
+        return keras.Sequential([layers.Dense(256), layers.LeakyReLU(negative_slope=0.01),
+                                 layers.Dense(256), layers.LeakyReLU(negative_slope=0.01), layers.Dense(1)])
+
+    def generator(noise_dim):
+        return keras.Sequential([layers.Dense(1024, activation="relu"), layers.Dense(1024, activation="relu"),
+                                 layers.Dense(784, activation="tanh")])
+    return discriminator, generator
+
+
+def test_models_without_keras_input_are_built_before_their_weights_are_read(monkeypatch):
+    """A correct DCGAN generator written without keras.Input (the checkers accept it) has no
+    weights until called: G_avg must still average G, the judge must get its weights, and the
+    replay must read its weights too (it replays like the reference)."""
+    monkeypatch.setitem(gan_training.RECIPES, "DCGAN", {"steps": 2, "batch_size": 16, "average": True})
+    ref = gan_judge.reference_functions("DCGAN")
+    generator = _dc_generator_without_input
+    assert not generator(96).weights
+    probe = np.random.default_rng(0).uniform(-1, 1, (gan_samples.PROBE_ROWS, 96)).astype(np.float32)
+    answer = gan_training.graded_generator(ref["train_step"], "DCGAN", ref["discriminator"], generator,
+                                           ref["d_loss_fn"], ref["g_loss_fn"],
+                                           gan_judge.solution_functions()["sample_noise"], probe)
+    assert [tuple(s) for s in answer["shapes"]] == [tuple(s) for _, s in gan_samples._spec("DCGAN")]
+    assert answer["epsilons"] == [1e-3] * 3
+    trained = gan_samples.fetch_weights(answer, lambda start: gan_training.trained_chunk(None, start),
+                                        gan_training.CHUNK)
+    gan_samples.samples_from_weights("DCGAN", trained, probe, probe)
+    mine = gan_training._CACHE["trained"].copy()
+    gan_training.graded_generator(ref["train_step"], "DCGAN", ref["discriminator"], ref["generator"],
+                                  ref["d_loss_fn"], ref["g_loss_fn"], gan_judge.solution_functions()["sample_noise"],
+                                  probe)
+    assert np.allclose(mine, gan_training._CACHE["trained"], rtol=1e-5, atol=1e-6)   # as with keras.Input
+    label = "vanilla GAN"
+    fns = gan_judge.reference_functions(label)
+    discriminator, generator = _vanilla_without_input()
+    mine = gan_replay.sketch(label, **dict(fns, generator=generator, discriminator=discriminator), seed=11)
+    assert gan_replay.sketches_differ(mine, gan_replay.sketch(label, **fns, seed=11)) <= gan_replay.TOLERANCE
 
 
 def test_the_dcgans_weights_reach_the_judge_in_answers_under_the_wires_cap(monkeypatch):

@@ -90,6 +90,38 @@ def test_sandbox_view_of_the_disk_and_network(tmp_path):
 
 
 @needs_sandbox
+def test_a_checkout_in_a_folder_kernels_see_is_hidden_but_for_helpers_and_data(tmp_path):
+    """A course checked out under /opt (which every kernel sees read-only, as /usr and
+    /etc): its solutions/ and grading folder (results, the judge's key) are hidden from the
+    kernel; helpers/ and data/ stay readable."""
+    if not os.access("/opt", os.W_OK):
+        pytest.skip("needs a writable /opt")
+    repo = Path(tempfile.mkdtemp(prefix="course-checkout-", dir="/opt"))
+    try:
+        os.chmod(repo, 0o755)                       # as a checkout is (mkdtemp's 0700 would hide it)
+        for sub in ("helpers", "data"):
+            (repo / sub).symlink_to(REPO / sub)
+        (repo / "solutions").mkdir()
+        (repo / "solutions" / "answer.txt").write_text("secret")
+        (repo / "grading").mkdir()
+        (repo / "grading" / ".judge-key").write_text("k" * 64)
+        os.chmod(repo / "grading" / ".judge-key", 0o644)          # readable, were it seen
+        assert sandbox.under_system_binds(repo, sandbox._system_binds())
+        work, rt = tmp_path / "work", tmp_path / "rt"
+        work.mkdir()
+        rt.mkdir()
+        code = (f"import os\nr = {str(repo)!r}\n"
+                "print('seen', [os.path.exists(r + p) for p in ('/helpers/checks/_compare.py', '/data', "
+                "'/solutions/answer.txt', '/grading/.judge-key')])\n")
+        cmd = sandbox.kernel_command([sys.executable, "-c", code], workdir=work, runtime_dir=rt, limits=Limits(),
+                                     cgroup=None, log_path=tmp_path / "log", repo=repo)
+        subprocess.run(cmd, env=kernel_env(1), cwd=rt, timeout=60)
+        assert "seen [True, True, False, False]" in (tmp_path / "log").read_text()
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+@needs_sandbox
 def test_process_and_memory_limits(tmp_path):
     if Cgroup.create(Limits()) is None:
         pytest.skip("cgroups not writable here")

@@ -96,7 +96,7 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     expected = {name: release_cells(work / "release" / name) for name in names}
     maxes = {name: _max_score(api, name) for name in names}
     rec = _api(work, submitted="staged", record=True)
-    judge_key = draws.course_key(work)      # the judge's draws: secret, the same on a regrade
+    judge_key = draws.course_key()          # the judge's draws: secret, the same on a regrade
 
     # 2. Validate each submission inside its own error boundary (helpers.grading.intake);
     #    reuse finished results; queue the rest. A symlinked student folder is listed

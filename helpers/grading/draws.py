@@ -5,8 +5,8 @@ captioning model is measured on, the GAN replay's seed, the noise of the graded 
 all through :func:`helpers.checks._compare.fresh_seed`. In the grader's judge those draws
 come from a stream keyed by
 
-- a secret of the course, ``<work>/.judge-key`` (made on the first grading run, readable by
-  its owner only; no student kernel sees the work folder), and
+- a secret of the course, ``grading/.judge-key`` (made on the first grading run, readable by
+  its owner only; no student kernel sees that folder), and
 - the submission's own bytes and the test cell's id.
 
 So a student cannot know the cases before grading (the key never leaves the grader's
@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 #: The course's secret, in the grading work folder.
@@ -31,14 +32,25 @@ KEY_FILE = ".judge-key"
 ENV = "COURSE_JUDGE_DRAWS"
 
 
-def course_key(work):
-    """The secret of the course whose grading folder is ``work`` (bytes), made if missing."""
-    path = Path(work) / KEY_FILE
+def course_key(folder=None):
+    """The course's secret (bytes): ``folder/.judge-key``, the course's grading folder
+    (``grading/``) by default, whatever work folder a run uses; made if missing (written
+    whole, then linked into place: two runs starting at once get the same key)."""
+    from .course import WORK
+    folder = Path(WORK if folder is None else folder)
+    path = folder / KEY_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".judge-key-")       # 0600
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass                                                        # another run made it first
+        finally:
+            os.unlink(tmp)
     text = path.read_text().strip()
     if len(text) < 32:
         raise ValueError(f"{path} is not a key made by the grader (delete it to make a new one)")

@@ -132,10 +132,9 @@ def _replay(label, fns):
 def _samples(label, fns):
     """The full recipe trained in the student's kernel; its 1,000 graded samples drawn here
     from the generator's weights (:mod:`helpers.grading.gan_samples`) and checked."""
-    pool = gan_samples.noise_pool(fns["sample_noise"](20000, gan_training.NOISE_DIM))
-    rng = np.random.default_rng(fresh_seed())
-    probe = gan_samples.draw_noise(pool, rng, gan_samples.PROBE_ROWS)
-    z = gan_samples.draw_noise(pool, rng, 1000)                      # never leaves the judge
+    law, draw = gan_samples.noise_law(fns["sample_noise"](gan_samples.NOISE_ROWS, gan_training.NOISE_DIM))
+    probe = draw(np.random.default_rng(fresh_seed()), gan_samples.PROBE_ROWS)
+    z = draw(np.random.default_rng(fresh_seed()), 1000)             # never leaves the judge
     answer = beside(fns["train_step"], gan_training.graded_generator, label, fns["discriminator"],
                     fns["generator"], fns["d_loss_fn"], fns["g_loss_fn"], fns["sample_noise"], probe)
     trained = gan_samples.fetch_weights(
@@ -148,7 +147,7 @@ def _samples(label, fns):
         raise AssertionError(f"{n_copies} of the {label}'s 1,000 samples are copies of MNIST digits "
                              f"(nearest digit within RMS {COPY_RMS} per pixel): samples must be generated")
     print(f"graded samples: 1,000 drawn by the grader from your trained generator's weights "
-          f"(recomputed as {variant}) on noise your kernel never saw")
+          f"(recomputed as {variant}) on {law} noise your kernel never saw")
     return images
 
 

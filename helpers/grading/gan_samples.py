@@ -1,8 +1,8 @@
 """Graded GAN samples the judge draws itself, from a generator trained in the student's kernel.
 
-    from helpers.grading.gan_samples import noise_pool, draw_noise, fetch_weights, samples_from_weights
-    pool = noise_pool(sample_noise(20000, 96))          # what the student's sample_noise draws
-    probe, z = draw_noise(pool, rng, 16), draw_noise(pool, rng, 1000)
+    from helpers.grading.gan_samples import noise_law, fetch_weights, samples_from_weights
+    law, draw = noise_law(sample_noise(20000, 96))      # U(-1, 1), or the law the submission draws
+    probe, z = draw(rng_a, 16), draw(rng_b, 1000)
     answer = {"shapes": [...], "probe": G(probe)}       # from the student's kernel, as data
     trained = fetch_weights(answer, fetch, chunk)       # the weights, chunk by chunk
     images, variant = samples_from_weights("DCGAN", trained, probe, z)   # (1000, 784), made here
@@ -16,13 +16,14 @@ variant whose outputs on the probe are the kernel's, and draws the graded sample
 noise the kernel never saw. So the samples are a generator's outputs of the quiz's shape,
 not images the kernel chose.
 
-The noise: each coordinate drawn independently from the values the student's
-``sample_noise`` returned (pooled), so a generator trained on another noise (U(0, 1), a
-normal) is sampled on the noise it learned from.
+The noise: the quiz's U(-1, 1), or, for a submission whose ``sample_noise`` draws another
+law (U(0, 1), a normal), a uniform or normal law fitted to its values (:func:`noise_law`), so
+that a generator trained on other noise is sampled on what it learned from.
 """
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -38,7 +39,7 @@ MATCH_TOL = 1e-2
 HIDDEN = {"ReLU": gm._relu, "LeakyReLU(0.01)": lambda h: gm._leaky(h, 0.01),
           "LeakyReLU(0.2)": lambda h: gm._leaky(h, 0.2), "LeakyReLU(0.3)": lambda h: gm._leaky(h, 0.3)}
 OUTPUT = {"tanh": np.tanh, "sigmoid": gm._sigmoid}
-#: Batch norm epsilons tried: Keras' default, PyTorch's.
+#: Batch norm epsilons tried: Keras' default, PyTorch's (and the model's own, as its kernel says).
 EPSILONS = (1e-3, 1e-5)
 
 
@@ -54,21 +55,39 @@ def _plain(value, what, shape=None):
     return value
 
 
-def noise_pool(noise):
-    """The values of ``sample_noise(n, NOISE_DIM)`` (an array, or a tensor the wire decoded, from
-    the student's kernel), pooled: (n * NOISE_DIM,) float64. Raises AssertionError when they are
-    not finite numbers of that shape."""
+#: Rows of noise the judge asks the submission's sample_noise for.
+NOISE_ROWS = 20000
+
+
+def noise_law(noise):
+    """The law the judge draws its noise from, read off ``sample_noise(NOISE_ROWS, NOISE_DIM)``
+    (an array, or a tensor the wire decoded, from the student's kernel).
+
+    U(-1, 1), the quiz's, when the values look like it (as :func:`helpers.gan_replay.noise_like_recipe`
+    decides); otherwise a uniform law on their range (excess kurtosis below -0.6) or a normal
+    law of their mean and standard deviation, each rounded to 0.01: a generator trained on
+    another noise is sampled on what it learned, and the kernel can choose only among such
+    laws, not the values. Returns (description, draw(rng, n) -> (n, NOISE_DIM) float32).
+    Raises AssertionError when the values are not finite numbers of that shape.
+    """
     import tensorflow as tf
     if issubclass(type(noise), tf.Tensor):                   # made here by the wire: plain data
         noise = noise.numpy()
-    if isinstance(noise, np.ndarray) and noise.ndim == 2 and noise.shape[1] == NOISE_DIM and len(noise) >= 1000:
-        return _plain(noise, "sample_noise's noise").ravel()
-    raise AssertionError(f"sample_noise(n, {NOISE_DIM}) must return an (n, {NOISE_DIM}) array of numbers")
-
-
-def draw_noise(pool, rng, n):
-    """(n, NOISE_DIM) float32 noise, each coordinate drawn independently from ``pool``."""
-    return rng.choice(pool, size=(n, NOISE_DIM)).astype(np.float32)
+    if not (isinstance(noise, np.ndarray) and noise.shape == (NOISE_ROWS, NOISE_DIM)):
+        raise AssertionError(f"sample_noise({NOISE_ROWS}, {NOISE_DIM}) must return a ({NOISE_ROWS}, "
+                             f"{NOISE_DIM}) array of numbers")
+    z = _plain(noise, "sample_noise's noise")
+    mean, std, low, high = z.mean(), z.std(), z.min(), z.max()
+    if low >= -1 and high <= 1 and abs(mean) <= 0.01 and abs(std - 1 / np.sqrt(3)) <= 0.01 \
+            and low <= -0.99 and high >= 0.99:
+        low, high = -1.0, 1.0
+        return "U(-1, 1)", lambda rng, n: rng.uniform(low, high, (n, NOISE_DIM)).astype(np.float32)
+    kurtosis = float(np.mean((z - mean) ** 4) / std ** 4 - 3) if std > 0 else 0.0
+    if kurtosis < -0.6:
+        low, high = round(float(low), 2), round(float(high), 2)
+        return f"U({low:g}, {high:g})", lambda rng, n: rng.uniform(low, high, (n, NOISE_DIM)).astype(np.float32)
+    mean, std = round(float(mean), 2), round(float(std), 2)
+    return f"N({mean:g}, {std:g}^2)", lambda rng, n: rng.normal(mean, std, (n, NOISE_DIM)).astype(np.float32)
 
 
 #: The most weight values the judge fetches (the DCGAN's generator has 6.7 M).
@@ -86,10 +105,11 @@ def fetch_weights(answer, fetch, chunk):
     :data:`MAX_VALUES` values in all, or a chunk is not the plain numbers announced.
     """
     shapes = answer.get("shapes") if isinstance(answer, dict) else None
-    if not (type(shapes) is list and all(type(s) is list and len(s) <= 4 and all(type(d) is int and 0 <= d
-                                                                                  for d in s) for s in shapes)):
+    if not (type(shapes) is list and len(shapes) <= 1000 and all(
+            type(s) is list and len(s) <= 4 and all(type(d) is int and 0 <= d <= MAX_VALUES for d in s)
+            for s in shapes)):
         raise AssertionError("the trained generator did not come back as weights")
-    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    sizes = [math.prod(s) for s in shapes]                   # Python ints: no overflow
     total = sum(sizes)
     if total > MAX_VALUES:
         raise AssertionError(f"the trained generator has {total:,} weight values, more than the quiz's "
@@ -100,7 +120,7 @@ def fetch_weights(answer, fetch, chunk):
     flat = np.concatenate(parts) if parts else np.zeros(0)
     offsets = np.cumsum([0, *sizes])
     return {"weights": [flat[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes)],
-            "probe": answer.get("probe")}
+            "probe": answer.get("probe"), "epsilons": answer.get("epsilons")}
 
 
 def _layouts(weights, spec):
@@ -115,7 +135,7 @@ def _layouts(weights, spec):
             yield [np.zeros(shape) if i in dropped else next(it) for i, (_, shape) in enumerate(spec)]
 
 
-def _variants(label, ws):
+def _variants(label, ws, epsilons=EPSILONS):
     """Each architecture variant, the quiz's first, as a list of (description, forward(z) ->
     (N, 784)) that differ only in batch norm's epsilon (the closest of them is used)."""
     if label != "DCGAN":
@@ -127,7 +147,7 @@ def _variants(label, ws):
         where = "/".join("before" if first else "after" for first in order)
         yield [(f"{h_name}, {o_name} output, batch norm {where} the activations, epsilon {eps:g}",
                 lambda z, h=hidden, o=out, b=order, e=eps: gm._dc_g_forward(
-                    z, ws, [h] * 3, o, eps=(e,) * 3, bn_first=b, batch_stats=True)) for eps in EPSILONS]
+                    z, ws, [h] * 3, o, eps=(e,) * 3, bn_first=b, batch_stats=True)) for eps in epsilons]
 
 
 def _spec(label):
@@ -155,9 +175,12 @@ def samples_from_weights(label, trained, probe, z):
         raise AssertionError(
             f"the {label}'s trained generator has weights of shapes {[w.shape for w in weights]}, not the "
             "quiz's generator: the grader draws the graded samples from the quiz's architecture only")
+    said = trained.get("epsilons")                             # the model's own, as its kernel says
+    said = [e for e in said if type(e) is float and 1e-8 <= e <= 1.0] if type(said) is list else []
+    epsilons = tuple(dict.fromkeys([*EPSILONS, *said[:3]]))
     best = np.inf
     for ws in layouts:
-        for group in _variants(label, ws):
+        for group in _variants(label, ws, epsilons):
             with np.errstate(all="ignore"):
                 errors = [gm._scaled_error(seen, forward(probe)) for _, forward in group]
             errors = [e if np.isfinite(e) else np.inf for e in errors]

@@ -231,6 +231,15 @@ def _system_binds():
     return args
 
 
+def under_system_binds(path, binds):
+    """True if ``path`` lies in a folder that ``binds`` (bwrap arguments) show read-only, as
+    ``/opt`` is shown: then everything in it (``solutions/``, the grading folder with its
+    results and the judge's key) would be readable by a kernel that has the right."""
+    path = str(Path(path).resolve())
+    seen = [binds[i + 2] for i in range(len(binds) - 2) if binds[i] == "--ro-bind"]
+    return any(path == s or path.startswith(s.rstrip("/") + "/") for s in seen)
+
+
 def _open_parents(args):
     """``args`` with every folder above a bind's destination created 0755 first.
 
@@ -298,6 +307,8 @@ def kernel_command(kernel_cmd, *, workdir, runtime_dir, limits, cgroup, log_path
             inner += ["--seccomp", "9"]
         binds = [*_system_binds()]
         binds += [a for p in _SYS_BINDS if Path(p).is_dir() for a in ("--ro-bind", p, p)]
+        if under_system_binds(repo, binds):     # a checkout in /opt, say: hide all of it first
+            binds += ["--tmpfs", str(Path(repo).resolve())]          # (solutions/, grading/)
         for sub in ("helpers", "data"):
             p = Path(repo) / sub
             if p.is_dir():
