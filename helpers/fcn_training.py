@@ -57,8 +57,9 @@ def validation_data(fresh=False):
 
     fresh=False: the notebook's 300 validation images (the val split of seed 0, the same as
     ``load_shapes(num_train=1500, num_val=300, seed=0)`` returns); fresh=True: 200 images of
-    a seed drawn at random on this call (:data:`FRESH`), never seen during development and
-    unknown to the student's kernel. Generated anew on every call.
+    a seed drawn on this call (:data:`FRESH`; under the grader's judge from its keyed draws),
+    never seen during development and unknown to the student's kernel. Generated anew on
+    every call.
     """
     return _images(fresh)[:2]
 
