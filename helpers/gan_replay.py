@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.rebuildable import plain_numbers
+
 #: Training steps replayed, per GAN (the first steps move every weight; a different loss,
 #: update or architecture is already far off: see tests/test_gan_replay.py).
 REPLAY_STEPS = {"vanilla GAN": 12, "LSGAN": 12, "DCGAN": 6}
@@ -100,6 +102,13 @@ def noise_like_recipe(sample_noise, noise_dim):
         return f"sample_noise failed ({type(exc).__name__})"
     if z.shape != (20000, noise_dim):
         return f"sample_noise(20000, {noise_dim}) has shape {z.shape}"
+    return not_recipe_noise(z)
+
+
+def not_recipe_noise(z):
+    """None when the values ``z`` (an array of many draws) look like U(-1, 1), the recipe's
+    noise (within [-1, 1], mean within 0.01 of 0, std within 0.01 of 1/sqrt(3), reaching
+    past +-0.99); else the reason."""
     if not np.all(np.isfinite(z)) or z.min() < -1 or z.max() > 1:
         return "sample_noise leaves [-1, 1]"
     mean, std = z.mean(), z.std()
@@ -162,7 +171,7 @@ def sketches_differ(got, ref):
     from ``ref`` (:func:`sketch`'s result); inf when ``got`` is not a sketch of the same shapes."""
     keys = ("norms", "projections", "losses")
     if not (isinstance(got, dict) and isinstance(got.get("shapes"), (list, tuple))
-            and all(isinstance(got.get(k), np.ndarray) and got[k].dtype.kind in "iuf" for k in keys)
+            and all(plain_numbers(got.get(k)) for k in keys)
             and all(isinstance(s, (list, tuple)) and all(type(d) is int for d in s) for s in got["shapes"])):
         return np.inf             # not a sketch: data only (a proxy of a kernel object is not)
     got = {k: got[k].astype(np.float64) for k in keys} | {"shapes": [tuple(s) for s in got["shapes"]]}

@@ -175,7 +175,8 @@ def graded_generator(train_step, label, discriminator, generator, d_loss_fn, g_l
 
     Inputs: the submission's functions; probe: (P, NOISE_DIM) noise vectors.
     Returns {"shapes": the shapes of the weights of the model the samples come from (G_avg
-    for the DCGAN), float tensors in Keras' order; "probe": its images of ``probe`` (P, 784)
+    for the DCGAN), float tensors layer by layer in the order G calls its layers (Keras' order
+    for a Sequential; a subclassed model's may differ); "probe": its images of ``probe`` (P, 784)
     float32, made as :func:`generate` makes them; "epsilons": its BatchNormalization layers'
     epsilons}. Under the grader's judge this runs in the
     student's kernel (:func:`helpers.rebuildable.beside`, ``train_step`` first); the judge
@@ -184,12 +185,32 @@ def graded_generator(train_step, label, discriminator, generator, d_loss_fn, g_l
     """
     sampler = _recipe_run(label, discriminator, generator, d_loss_fn, g_loss_fn, train_step, sample_noise,
                           progress=False, sampler_only=True)
-    images = np.asarray(generate(sampler, np.asarray(probe, np.float32)), np.float32)
-    weights = [np.asarray(w, np.float32) for w in sampler.weights if "float" in str(w.dtype)]
+    import tensorflow as tf
+    with tf.GradientTape() as tape:                  # it sees the variables in the order G reads them
+        images = np.asarray(generate(sampler, np.asarray(probe, np.float32)), np.float32)
+    weights = [np.asarray(w, np.float32) for w in _in_call_order(sampler.weights, tape.watched_variables())
+               if "float" in str(w.dtype)]
     _CACHE["trained"] = np.concatenate([w.ravel() for w in weights]) if weights else np.zeros(0, np.float32)
     return {"shapes": [list(w.shape) for w in weights], "probe": images,
             "epsilons": [float(layer.epsilon) for layer in sampler._flatten_layers()
                          if layer.__class__.__name__ == "BatchNormalization"]}
+
+
+def _in_call_order(weights, read):
+    """``weights`` (a model's, Keras' order) layer by layer in the order the variables ``read``
+    (a tape's, in the order a forward pass read them) were first read; a layer none of whose
+    weights were read (batch norm without offset and scale) stays after the layer it follows."""
+    first = {}
+    for i, variable in enumerate(read):
+        first.setdefault(id(variable), i)
+    layers = {}
+    for w in weights:
+        layers.setdefault(w.path.rsplit("/", 1)[0], []).append(w)
+    order, key = [], -1
+    for group in layers.values():
+        key = min((first[id(w.value)] for w in group if id(w.value) in first), default=key)
+        order.append((key, group))
+    return [w for _, group in sorted(order, key=lambda pair: pair[0]) for w in group]
 
 
 def trained_chunk(train_step, start):

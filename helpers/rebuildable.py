@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 import weakref
 
+import numpy as np
+
 _RECIPES = {}     # id(object) -> (module, function name, args, kwargs)
 
 
@@ -49,6 +51,12 @@ def in_another_kernel(*objects):
     """True when any of ``objects`` is the grader's proxy of an object that lives in the
     student's kernel (it runs course functions there: :func:`beside`)."""
     return any(getattr(o, "__course_run__", None) is not None for o in objects)
+
+
+def plain_numbers(value):
+    """True when ``value`` is a NumPy array of numbers: data, which a proxy of an object in
+    another kernel (:func:`in_another_kernel`) or any other object posing as one is not."""
+    return isinstance(value, np.ndarray) and value.dtype.kind in "iuf"
 
 
 def beside(obj, fn, *args, **kwargs):

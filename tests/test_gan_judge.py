@@ -309,3 +309,45 @@ def test_the_dcgans_weights_reach_the_judge_in_answers_under_the_wires_cap(monke
     assert sum(w.size for w in trained["weights"]) > 6_600_000
     images, variant = gan_samples.samples_from_weights("DCGAN", trained, probe, probe)
     assert np.abs(images - answer["probe"]).max() < 1e-3 and variant.startswith("ReLU, tanh output")
+
+
+def _subclassed_dc_generator(noise_dim):
+    """The quiz's DCGAN generator as a subclassed model whose layers are made in another
+    order than they are called (its weights, in Keras' order, start with the last layer's),
+    batch norm without offset in one block and without scale in another."""
+    import keras
+    from keras import layers
+
+    class Generator(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.to_image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")
+            self.norms = [layers.BatchNormalization(center=False), layers.BatchNormalization(scale=False),
+                          layers.BatchNormalization()]
+            self.up = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu")
+            self.dense = [layers.Dense(1024, activation="relu"), layers.Dense(7 * 7 * 128, activation="relu")]
+
+        def call(self, z, training=False):
+            h = self.norms[0](self.dense[0](z), training=training)
+            h = keras.ops.reshape(self.norms[1](self.dense[1](h), training=training), (-1, 7, 7, 128))
+            h = self.norms[2](self.up(h), training=training)
+            return keras.ops.reshape(self.to_image(h), (-1, 784))
+    return Generator()
+
+
+def test_a_subclassed_generator_without_batch_norm_offset_or_scale_is_recomputed(monkeypatch):
+    """Correct code written otherwise reaches the full run's samples: the kernel sends the
+    weights in the order the generator calls its layers, and the judge reads batch norm
+    without offset (zeros) or scale (ones)."""
+    monkeypatch.setitem(gan_training.RECIPES, "DCGAN", {"steps": 2, "batch_size": 16, "average": True})
+    ref = gan_judge.reference_functions("DCGAN")
+    probe = np.random.default_rng(0).uniform(-1, 1, (gan_samples.PROBE_ROWS, 96)).astype(np.float32)
+    answer = gan_training.graded_generator(ref["train_step"], "DCGAN", ref["discriminator"], _subclassed_dc_generator,
+                                           ref["d_loss_fn"], ref["g_loss_fn"],
+                                           gan_judge.solution_functions()["sample_noise"], probe)
+    assert answer["shapes"][:2] == [[96, 1024], [1024]], answer["shapes"][:4]
+    trained = gan_samples.fetch_weights(answer, lambda start: gan_training.trained_chunk(None, start),
+                                        gan_training.CHUNK)
+    images, variant = gan_samples.samples_from_weights("DCGAN", trained, probe, probe)
+    assert np.abs(images - answer["probe"]).max() < 1e-3, variant
+    assert variant.startswith("ReLU, tanh output, batch norm after/after/after"), variant

@@ -33,7 +33,7 @@ import numpy as np
 from helpers import captioning
 from helpers.checks._compare import fresh_seed
 from helpers.data.captioning import MAX_LENGTH, decode_captions, fresh_scenes, load_captioning_data
-from helpers.rebuildable import beside
+from helpers.rebuildable import beside, plain_numbers
 
 from .course import SOLUTIONS
 
@@ -78,7 +78,7 @@ def _reference_model(cell_type, recipe, params):
         raise AssertionError(f"the trained model's params are {got}, expected {sorted(model.params)}")
     for name, want in model.params.items():
         value = params[name]
-        if not (isinstance(value, np.ndarray) and value.dtype.kind in "iuf"):   # data only, no proxy
+        if not plain_numbers(value):                                # data only, no proxy
             raise AssertionError(f"params[{name!r}] is not an array of numbers")
         value = value.astype(np.float64)
         if value.shape != want.shape or not np.all(np.isfinite(value)):

@@ -11,9 +11,9 @@ The student's kernel trains the graded recipe and returns only the trained gener
 weights and its images of a few *probe* noise vectors. The judge recomputes the generator
 in NumPy from those weights (the quiz's architecture, and the variants students really
 write: LeakyReLU instead of ReLU, a sigmoid output, batch norm before or after the
-activation, PyTorch's epsilon, Dense layers without a bias before batch norm), keeps the
-variant whose outputs on the probe are the kernel's, and draws the graded samples from it on
-noise the kernel never saw. So the samples are a generator's outputs of the quiz's shape,
+activation, PyTorch's epsilon, layers without a bias before batch norm, batch norm without
+offset or scale), keeps the variant whose outputs on the probe are the kernel's, and draws
+the graded samples from it on noise the kernel never saw. So the samples are a generator's outputs of the quiz's shape,
 not images the kernel chose.
 
 The noise: the quiz's U(-1, 1), or, for a submission whose ``sample_noise`` draws another
@@ -28,7 +28,9 @@ import math
 import numpy as np
 
 from helpers.checks import gan_models as gm
+from helpers.gan_replay import not_recipe_noise
 from helpers.gan_training import NOISE_DIM
+from helpers.rebuildable import plain_numbers
 
 #: Noise vectors on which the kernel's generator and the judge's recomputation must agree.
 PROBE_ROWS = 16
@@ -45,7 +47,7 @@ EPSILONS = (1e-3, 1e-5)
 
 def _plain(value, what, shape=None):
     """``value`` as float64 if it is a plain array of finite numbers (of ``shape``), else raise."""
-    if not (isinstance(value, np.ndarray) and value.dtype.kind in "iuf"):
+    if not plain_numbers(value):
         raise AssertionError(f"{what} is not an array of numbers")
     if shape is not None and value.shape != tuple(shape):
         raise AssertionError(f"{what} has shape {value.shape}, expected {tuple(shape)}")
@@ -63,11 +65,11 @@ def noise_law(noise):
     """The law the judge draws its noise from, read off ``sample_noise(NOISE_ROWS, NOISE_DIM)``
     (an array, or a tensor the wire decoded, from the student's kernel).
 
-    U(-1, 1), the quiz's, when the values look like it (as :func:`helpers.gan_replay.noise_like_recipe`
-    decides); otherwise a uniform law on their range (excess kurtosis below -0.6) or a normal
-    law of their mean and standard deviation, each rounded to 0.01: a generator trained on
-    another noise is sampled on what it learned, and the kernel can choose only among such
-    laws, not the values. Returns (description, draw(rng, n) -> (n, NOISE_DIM) float32).
+    U(-1, 1), the quiz's, when the values look like it (:func:`helpers.gan_replay.not_recipe_noise`);
+    otherwise a uniform law on their range (excess kurtosis below -0.6) or a normal law of
+    their mean and standard deviation, each rounded to 0.01: a generator trained on another
+    noise is sampled on what it learned, and the kernel can choose only among such laws, not
+    the values. Returns (description, draw(rng, n) -> (n, NOISE_DIM) float32).
     Raises AssertionError when the values are not finite numbers of that shape.
     """
     import tensorflow as tf
@@ -78,8 +80,7 @@ def noise_law(noise):
                              f"{NOISE_DIM}) array of numbers")
     z = _plain(noise, "sample_noise's noise")
     mean, std, low, high = z.mean(), z.std(), z.min(), z.max()
-    if low >= -1 and high <= 1 and abs(mean) <= 0.01 and abs(std - 1 / np.sqrt(3)) <= 0.01 \
-            and low <= -0.99 and high >= 0.99:
+    if not_recipe_noise(z) is None:
         low, high = -1.0, 1.0
         return "U(-1, 1)", lambda rng, n: rng.uniform(low, high, (n, NOISE_DIM)).astype(np.float32)
     kurtosis = float(np.mean((z - mean) ** 4) / std ** 4 - 3) if std > 0 else 0.0
@@ -123,16 +124,23 @@ def fetch_weights(answer, fetch, chunk):
             "probe": answer.get("probe"), "epsilons": answer.get("epsilons")}
 
 
+#: Weights a layer may be built without, and what stands in for them: a Dense or
+#: convolution without bias (``use_bias=False``, usual before batch norm), batch norm
+#: without its offset or scale (``center=False``, ``scale=False``).
+OPTIONAL = {"bias": np.zeros, "beta": np.zeros, "gamma": np.ones}
+
+
 def _layouts(weights, spec):
     """The ways to read ``weights`` (list of arrays) as ``spec`` ([kind, shape], Keras' order),
-    each bias either present or absent (then zeros): yields lists of arrays in spec's order."""
-    biases = [i for i, (kind, _) in enumerate(spec) if kind == "bias"]
-    for present in itertools.product((True, False), repeat=len(biases)):
-        dropped = {i for i, keep in zip(biases, present) if not keep}
+    each weight of an :data:`OPTIONAL` kind present or absent (then its stand-in), all present
+    first: yields lists of arrays in spec's order."""
+    optional = [i for i, (kind, _) in enumerate(spec) if kind in OPTIONAL]
+    for present in itertools.product((True, False), repeat=len(optional)):
+        dropped = {i for i, keep in zip(optional, present) if not keep}
         wanted = [spec[i][1] for i in range(len(spec)) if i not in dropped]
         if len(wanted) == len(weights) and all(tuple(w.shape) == tuple(s) for w, s in zip(weights, wanted)):
             it = iter(weights)
-            yield [np.zeros(shape) if i in dropped else next(it) for i, (_, shape) in enumerate(spec)]
+            yield [OPTIONAL[kind](shape) if i in dropped else next(it) for i, (kind, shape) in enumerate(spec)]
 
 
 def _variants(label, ws, epsilons=EPSILONS):
