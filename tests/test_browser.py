@@ -7,7 +7,8 @@ driven in Debian's Chromium by Playwright (#22).
     the widget's text changes when its kernel slider moves. The rest of the notebook
     trains two FCNs; network_visualization and style_transfer end with their widgets,
     after the pretrained network and the style-transfer runs, too slow for CI: left out.
-(c) the demo run's feedback page for the conv_1x1 reference renders with its score.
+(c) the demo run's feedback page for the conv_1x1 reference renders with its score, and its
+    formula as MathML (no MathJax offline).
 
 Screenshots go to $COURSE_SCREENSHOTS (default build/screenshots/) for a person to look at.
 Without chromium or playwright the tests fail in CI (CI set) and skip elsewhere.
@@ -275,8 +276,14 @@ def test_feedback_page_renders_its_score(demo_run, browser):
     try:
         pg.goto(html.as_uri())
         text = pg.locator("body").inner_text()
+        formula = pg.locator("div.course-math math").first     # the lesson's formula, offline
+        formula.scroll_into_view_if_needed()
+        box = formula.bounding_box()
+        pg.screenshot(path=str(SHOTS / "conv_1x1_feedback_formula.png"))
         pg.screenshot(path=str(SHOTS / "conv_1x1_feedback.png"), full_page=True)
     finally:
         pg.close()
     assert "conv_1x1" in text, text[:500]
+    assert box and box["height"] > 10 and box["width"] > 100, box    # MathML laid out by the browser
+    assert "\\sum" not in text, "TeX left for MathJax, which an offline page cannot load"
     assert f"Score: {result.score:.1f} / {result.max_score:.1f}" in text, text[:500]

@@ -85,7 +85,9 @@ def _api(root, source="source", release="release", db=None, timeout=DEFAULT_CELL
     # Feedback must not show hidden tests, nor their code in tracebacks.
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTracebacks, ClearHiddenTests,
+
+    from .feedback_math import MathToMathML           # math that shows offline
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTracebacks, ClearHiddenTests, MathToMathML,
                                         CSSHTMLHeaderPreprocessor]
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
                                         LimitOutput, SaveAutoGrades)
