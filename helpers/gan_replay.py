@@ -17,11 +17,13 @@ of every step, with the reference's sketch stored in ``data/expected/gan_replay.
 (written by ``tools/make_gan_replay.py`` from the solution notebook; one sketch for
 simultaneous and one for alternating D/G updates, both correct, but only the simultaneous
 recipe's full run is measured and stored: a submission that alternates trains in full).
-Each is stored as computed with 1, 2 and 4 TensorFlow threads (:data:`THREADS`): the
-DCGAN's replay depends on the order in which its sums are split between threads (with 1
-thread its sketch is 0.64 away from the 2-thread one; measured), so a grading kernel on
-one thread (``--workers 2`` on 2 cores) compares with the 1-thread sketch. A thread count
-(or a CPU) whose sums split otherwise finds no sketch within tolerance and trains in full.
+Each is stored as computed with 1, 2 and 4 TensorFlow threads (:data:`THREADS`) and on each
+kind of CPU of :data:`CPUS`: the DCGAN's replay depends on the order in which its sums are
+split between threads (with 1 thread its sketch is 0.64 away from the 2-thread one;
+measured) and on the matrix-product kernels oneDNN picks for the CPU (an AVX2-only CPU's
+sketch is 0.11 to 0.63 away from an AVX-512 one's; measured), so a grading kernel compares
+with the nearest stored sketch. A thread count or CPU whose sums split otherwise finds none
+within tolerance and trains in full: slower, never a lost point.
 
 Same within :data:`TOLERANCE` (relative): the submission trains as the recipe does, and the
 recipe's full run, measured on the reference (``data/expected/gan_scores.json``), is its
@@ -63,6 +65,9 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "expected"
 SKETCHES = DATA / "gan_replay.npz"
 SCORES = DATA / "gan_scores.json"
 ORDERS = ("simultaneous", "alternating")
+#: The CPUs the sketches are stored for, by the instruction set of oneDNN's matrix products
+#: (``ONEDNN_MAX_CPU_ISA``; ``tools/make_gan_replay.py`` records each one this CPU can run).
+CPUS = ("AVX512_CORE", "AVX2")
 
 
 def _batch_size(label):
@@ -182,14 +187,13 @@ def sketches_differ(got, ref):
 
 
 def _load_sketches(label):
-    """{(order, threads): sketch} of ``label`` as stored."""
+    """{(order, threads, cpu): sketch} of ``label``, every one stored."""
     with np.load(SKETCHES) as data:
         out = {}
-        for order in ORDERS:
-            for threads in THREADS:
-                key = f"{label}/{order}/{threads}/"
-                out[order, threads] = {name: data[key + name]
-                                       for name in ("norms", "projections", "losses", "shapes")}
+        for key in data.files:
+            name, order, threads, cpu, field = key.split("/")
+            if name == label:
+                out.setdefault((order, int(threads), cpu), {})[field] = data[key]
         return out
 
 
@@ -229,23 +233,23 @@ def replay_verdict(label, *, discriminator, generator, d_loss_fn, g_loss_fn, tra
     refs = _load_sketches(label)
     distances = {key: _distance(got, ref) for key, ref in refs.items()}
     nearest = min(distances, key=distances.get)
-    (order, threads), distance = nearest, distances[nearest]
+    (order, threads, cpu), distance = nearest, distances[nearest]
     if distance <= TOLERANCE and order != "simultaneous":
         return False, (f"{REPLAY_STEPS[label]} replayed steps match the recipe with {order} updates "
                        f"(correct, but only the simultaneous recipe's full run is measured and stored)")
     if distance <= TOLERANCE:
         return True, (f"{REPLAY_STEPS[label]} replayed steps match the recipe's ({order} updates; largest "
                       f"relative difference {distance:.1e}, tolerance {TOLERANCE:g}; as computed "
-                      f"with {threads} thread{'s' if threads > 1 else ''})")
+                      f"with {threads} thread{'s' if threads > 1 else ''}, {cpu})")
     far = "another architecture" if not np.isfinite(distance) else \
         f"largest relative difference {distance:.2g} > {TOLERANCE:g}"
     return False, f"the replayed steps differ from the recipe's ({far})"
 
 
-def pack(label, order, threads, result):
+def pack(label, order, threads, cpu, result):
     """The arrays ``tools/make_gan_replay.py`` stores for one sketch (shapes padded with -1)."""
     width = max(len(s) for s in result["shapes"])
     shapes = np.array([list(s) + [-1] * (width - len(s)) for s in result["shapes"]], np.int64)
-    key = f"{label}/{order}/{threads}/"
+    key = f"{label}/{order}/{threads}/{cpu}/"
     return {key + "norms": result["norms"], key + "projections": result["projections"],
             key + "losses": result["losses"], key + "shapes": shapes}

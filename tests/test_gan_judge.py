@@ -40,7 +40,7 @@ def test_a_correct_submission_replays_on_a_fresh_seed_and_gets_the_recipes_score
 
 def _stored_sketch(label):
     """What a kernel can know: the sketch stored for the fixed seed, as the wire sends it."""
-    ref = gan_replay._load_sketches(label)["simultaneous", 2]
+    ref = gan_replay._load_sketches(label)["simultaneous", 2, "AVX512_CORE"]
     return {"shapes": gan_replay._shapes(ref), "norms": ref["norms"], "projections": ref["projections"],
             "losses": ref["losses"]}
 
@@ -152,7 +152,7 @@ def test_graded_score_leaves_a_proxy_to_the_judge():
 def test_a_sketch_must_be_data():
     """What comes back as a sketch is read only if it is plain data: a proxy of an object in
     the kernel (whose methods would run there), or parts of one, is not a sketch."""
-    ref = gan_replay._load_sketches("vanilla GAN")["simultaneous", 2]
+    ref = gan_replay._load_sketches("vanilla GAN")["simultaneous", 2, "AVX512_CORE"]
     ref = {"shapes": gan_replay._shapes(ref), **{k: ref[k] for k in ("norms", "projections", "losses")}}
     assert gan_replay.sketches_differ(dict(ref), ref) == 0
     for forged in (InKernel(ref), dict(ref, norms=InKernel(ref["norms"])), dict(ref, shapes=[InKernel([1])]),

@@ -282,7 +282,7 @@ KEEPS_ITS_WEIGHTS = SKIP_THE_GUARD + (
 #: recomputation agrees. Nothing is trained; the judge's samples are copies of the digits.
 SAMPLES_FROM_DATA = SKIP_THE_GUARD + (
     "import numpy as np, helpers.gan_replay as _r, helpers.gan_training as _t\n"
-    "_ref = _r._load_sketches('vanilla GAN')['simultaneous', 2]\n"
+    "_ref = _r._load_sketches('vanilla GAN')['simultaneous', 2, 'AVX512_CORE']\n"
     "_r.sketch_beside = lambda *a, **k: {'shapes': _r._shapes(_ref), 'norms': _ref['norms'],\n"
     "                                    'projections': _ref['projections'], 'losses': _ref['losses']}\n"
     "def _digit_generator(t=0.979, c=1000.0):\n"

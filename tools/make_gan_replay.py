@@ -3,6 +3,7 @@
 Run from the repository root::
 
     python tools/make_gan_replay.py           # the replay sketches, on 1, 2 and 4 threads (minutes)
+                                              # and each CPU kind this CPU can run (others kept)
     python tools/make_gan_replay.py --full    # also the recipe's full runs (about 12 CPU minutes)
 
 The sketches are :func:`helpers.gan_replay.sketch` of the solution notebook's functions, once
@@ -54,42 +55,68 @@ def fns_for(label, ns, order="simultaneous"):
     return dict(discriminator=d, generator=g, d_loss_fn=dl, g_loss_fn=gl, train_step=step)
 
 
-def thread_env(threads):
-    """The environment of a grading kernel with ``threads`` threads (as helpers.grading.sandbox sets it)."""
+def cpus_here():
+    """The kinds of :data:`helpers.gan_replay.CPUS` this CPU runs (oneDNN can be capped below
+    its own instruction set with ``ONEDNN_MAX_CPU_ISA``, not above)."""
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    kinds = {"AVX512_CORE": {"avx512f", "avx512bw", "avx512vl", "avx512dq"}, "AVX2": {"avx2", "fma"}}
+    return [cpu for cpu in gan_replay.CPUS if kinds[cpu] <= flags]
+
+
+def thread_env(threads, cpu=None):
+    """The environment of a grading kernel with ``threads`` threads (as helpers.grading.sandbox
+    sets it), oneDNN capped at instruction set ``cpu`` if given."""
     t = str(threads)
-    return {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": t,
+    cap = {"ONEDNN_MAX_CPU_ISA": cpu} if cpu else {}
+    return {**os.environ, **cap, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": t,
             "OPENBLAS_NUM_THREADS": t, "MKL_NUM_THREADS": t, "TF_NUM_INTRAOP_THREADS": t,
             "TF_NUM_INTEROP_THREADS": t}
 
 
-def sketch_here(threads, out):
+def sketch_here(threads, cpu, out):
     """Every sketch, in this process (started with :func:`thread_env`), saved to ``out``."""
     ns = solution_functions()
     arrays = {}
     for label in gan_replay.REPLAY_STEPS:
         for order in gan_replay.ORDERS:
-            arrays.update(gan_replay.pack(label, order, threads,
+            arrays.update(gan_replay.pack(label, order, threads, cpu,
                                           gan_replay.sketch(label, **fns_for(label, ns, order))))
-            print(f"{label} ({order}, {threads} thread(s)): sketched", flush=True)
+            print(f"{label} ({order}, {threads} thread(s), {cpu}): sketched", flush=True)
     np.savez(out, **arrays)
 
 
+def stored():
+    """The sketches stored now ({} if none); the first ones, stored without a CPU kind in
+    their key, were recorded on an AVX-512 CPU."""
+    if not gan_replay.SKETCHES.exists():
+        return {}
+    with np.load(gan_replay.SKETCHES) as data:
+        return {(k if k.count("/") == 4 else "/".join([*k.split("/")[:3], "AVX512_CORE", k.split("/")[3]])): data[k]
+                for k in data.files}
+
+
 if __name__ == "__main__":
-    if "--threads" in sys.argv:      # a child: one thread count
-        sketch_here(int(sys.argv[sys.argv.index("--threads") + 1]), sys.argv[sys.argv.index("--out") + 1])
+    if "--threads" in sys.argv:      # a child: one thread count, one CPU kind
+        arg = sys.argv.index
+        sketch_here(int(sys.argv[arg("--threads") + 1]), sys.argv[arg("--cpu") + 1], sys.argv[arg("--out") + 1])
         sys.exit(0)
     import subprocess
     import tempfile
-    arrays = {}
+    arrays = stored()
     with tempfile.TemporaryDirectory() as tmp:
-        for threads in gan_replay.THREADS:   # TensorFlow's thread count is fixed when it starts
-            part = Path(tmp) / f"{threads}.npz"
-            subprocess.run([sys.executable, __file__, "--threads", str(threads), "--out", str(part)],
-                           env=thread_env(threads), check=True)
-            with np.load(part) as data:
-                arrays.update({k: data[k] for k in data.files})
+        for cpu in cpus_here():
+            for threads in gan_replay.THREADS:   # TensorFlow's thread count is fixed when it starts
+                part = Path(tmp) / f"{cpu}-{threads}.npz"
+                subprocess.run([sys.executable, __file__, "--threads", str(threads), "--cpu", cpu, "--out", str(part)],
+                               env=thread_env(threads, cpu), check=True)
+                with np.load(part) as data:
+                    arrays.update({k: data[k] for k in data.files})
     np.savez(gan_replay.SKETCHES, **arrays)
-    print(f"wrote {gan_replay.SKETCHES} ({len(arrays)} arrays)")
+    print(f"wrote {gan_replay.SKETCHES} ({len(arrays)} arrays; CPUs here: {', '.join(cpus_here())})")
     if "--full" in sys.argv:
         os.environ["COURSE_GRADING"] = "1"
         os.environ["COURSE_GAN_FULL_RUN"] = "1"
