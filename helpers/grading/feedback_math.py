@@ -82,19 +82,16 @@ def _convert_math(text):
 def markdown_with_mathml(source):
     """Markdown ``source`` with its ``$$...$$`` and ``$...$`` math as MathML (:func:`to_mathml`);
     fenced code blocks and code spans unchanged."""
-    out, last = [], 0
-    for match in _FENCE.finditer(source):
-        out += [_outside_code_spans(source[last:match.start()]), match.group(0)]
-        last = match.end()
-    return "".join(out) + _outside_code_spans(source[last:])
+    return _outside(_FENCE, source, lambda text: _outside(_CODE_SPAN, text, _convert_math))
 
 
-def _outside_code_spans(text):
+def _outside(pattern, text, change):
+    """``text`` with ``change`` applied to each part that ``pattern`` does not match."""
     out, last = [], 0
-    for match in _CODE_SPAN.finditer(text):
-        out += [_convert_math(text[last:match.start()]), match.group(0)]
+    for match in pattern.finditer(text):
+        out += [change(text[last:match.start()]), match.group(0)]
         last = match.end()
-    return "".join(out) + _convert_math(text[last:])
+    return "".join(out) + change(text[last:])
 
 
 class MathToMathML(Preprocessor):
