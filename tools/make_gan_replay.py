@@ -90,13 +90,11 @@ def sketch_here(threads, cpu, out):
 
 
 def stored():
-    """The sketches stored now ({} if none); the first ones, stored without a CPU kind in
-    their key, were recorded on an AVX-512 CPU."""
+    """The sketches stored now ({} if none): those of CPU kinds this machine cannot run are kept."""
     if not gan_replay.SKETCHES.exists():
         return {}
     with np.load(gan_replay.SKETCHES) as data:
-        return {(k if k.count("/") == 4 else "/".join([*k.split("/")[:3], "AVX512_CORE", k.split("/")[3]])): data[k]
-                for k in data.files}
+        return {k: data[k] for k in data.files}
 
 
 if __name__ == "__main__":

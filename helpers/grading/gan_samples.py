@@ -13,8 +13,8 @@ in NumPy from those weights (the quiz's architecture, and the variants students 
 write: LeakyReLU instead of ReLU, a sigmoid output, batch norm before or after the
 activation, PyTorch's epsilon, layers without a bias before batch norm, batch norm without
 offset or scale), keeps the variant whose outputs on the probe are the kernel's, and draws
-the graded samples from it on noise the kernel never saw. So the samples are a generator's outputs of the quiz's shape,
-not images the kernel chose.
+the graded samples from it on noise the kernel never saw. So the samples are a generator's
+outputs of the quiz's shape, not images the kernel chose.
 
 The noise: the quiz's U(-1, 1), or, for a submission whose ``sample_noise`` draws another
 law (U(0, 1), a normal), a uniform or normal law fitted to its values (:func:`noise_law`), so
