@@ -68,3 +68,12 @@ def test_the_feedback_html_holds_the_mathml():
     body, _ = exporter.from_notebook_node(nb)
     assert re.search(r'<div class="course-math"[^>]*><math display="block"[^>]*>.*?<munder><mo>∑</mo>', body)
     assert "\\sum_{c}" not in body
+
+
+def test_a_line_break_written_as_a_reference_stays_inside_the_math():
+    """``&#10;`` in \\text decodes to a line break; written out raw, a blank line would end the
+    inline HTML and the rest would be read as Markdown (headings, paragraphs) inside <math>."""
+    from nbconvert.filters.markdown import markdown2html
+    page = markdown2html(markdown_with_mathml("a $\\text{x&#10;&#10;# Heading&#10;&#10;    code}$ b"))
+    assert "<h1" not in page and "</p>" not in page.split("</math>")[0], page
+

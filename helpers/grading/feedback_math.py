@@ -35,11 +35,12 @@ ATTRIBUTES = frozenset("""display mathvariant stretchy fence separator minsize m
     largeop symmetric form""".split())
 _VALUE = re.compile(r"[\w .#%-]*\Z")
 _MATH_NS = "http://www.w3.org/1998/Math/MathML"
-#: Characters Markdown would read in the text of inline MathML, written as references.
-_MARKDOWN = {c: f"&#{ord(c)};" for c in "*_`\\$[]~|!"}
+#: Characters Markdown would read in the text of inline MathML, written as references (line
+#: breaks too: a blank line decoded from ``&#10;`` would end the inline HTML).
+_MARKDOWN = {c: f"&#{ord(c)};" for c in "*_`\\$[]~|!\n\r"}
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
-_CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.S)   # a run opens only from its start
 _BLOCK = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?![\s$])([^$\n]+?)(?<![\s\\])\$(?!\$)")
 
