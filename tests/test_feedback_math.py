@@ -76,4 +76,3 @@ def test_a_line_break_written_as_a_reference_stays_inside_the_math():
     from nbconvert.filters.markdown import markdown2html
     page = markdown2html(markdown_with_mathml("a $\\text{x&#10;&#10;# Heading&#10;&#10;    code}$ b"))
     assert "<h1" not in page and "</p>" not in page.split("</math>")[0], page
-
