@@ -2,8 +2,8 @@
 
 Every case is a realistic submission: correct code written the ways students write it
 (must get full marks) or one realistic mistake (must lose exactly the graded cells that
-test that function). All cases of a quiz are graded in one ``grade`` run (2 workers), and
-each case is its own test, asserting the set of graded cells that lost points. See
+test that function). All cases of every graded quiz are graded in one ``grade`` run (2
+workers), and each case is its own test, asserting the set of graded cells that lost points. See
 tests/students/corpus.py for the case format.
 """
 import ast
@@ -20,14 +20,17 @@ _GRADED = {}
 
 
 def _graded(quiz, tmp_path_factory):
-    """(cases, verdicts, errors) of one quiz, by case name, graded once per test session."""
-    if quiz not in _GRADED:
-        work = tmp_path_factory.mktemp(f"corpus_{quiz}")
+    """(cases, verdicts, errors) of one quiz, by case name. The first call grades every quiz
+    that is graded here in one run; a failure of that run is kept, so it is not graded again
+    per case."""
+    if not _GRADED:
+        graded = [q for q in corpus.quizzes() if not corpus.skip_reason(q)]
         try:
-            cases, verdicts, errors = corpus.grade_quiz(quiz, work, workers=2)
-            _GRADED[quiz] = ({c.name: c for c in cases}, verdicts, errors)
+            out = corpus.grade_quizzes(graded, tmp_path_factory.mktemp("corpus"), workers=2)
+            _GRADED.update({q: ({c.name: c for c in cases}, verdicts, errors)
+                            for q, (cases, verdicts, errors) in out.items()})
         except Exception as exc:      # noqa: BLE001 - kept, so one failure is not graded again per case
-            _GRADED[quiz] = exc
+            _GRADED.update({q: exc for q in graded})
     if isinstance(_GRADED[quiz], Exception):
         raise _GRADED[quiz]
     return _GRADED[quiz]

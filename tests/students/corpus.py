@@ -19,8 +19,8 @@ name is a ``def``, a ``class`` or a plain ``name = ...`` assignment (the claims 
 cnn_building_blocks); a case name that no solution cell defines is an error of the case
 (:class:`CaseError`).
 
-All cases of one quiz are graded in ONE ``helpers.grading.grade`` run (student folder name =
-case name), and :func:`verdicts` reads, per case, which graded cells lost points and with
+All cases of all quizzes are graded in ONE ``helpers.grading.grade`` run (student folder name =
+case name; :func:`grade_quizzes`), which reads, per case, which graded cells lost points and with
 which error. A quiz folder holding a file ``SKIP_GRADING`` (its text: the reason) is not
 graded here; its cases are tested another way.
 """
@@ -204,30 +204,46 @@ class Verdict:
     errors: dict                      # grade id -> the error that cell ended with
 
 
-def grade_quiz(quiz, work, workers=2, root=HERE, solutions=SOLUTIONS, log=lambda *_: None):
-    """Grade all cases of ``quiz`` in one real ``grade`` run under ``work``.
+def grade_quizzes(quizzes, work, workers=2, root=HERE, solutions=SOLUTIONS, log=lambda *_: None):
+    """Grade all cases of every quiz in ``quizzes`` in ONE real ``grade`` run under ``work``
+    (one run keeps both workers busy to the end, where a run per quiz leaves one idle at each
+    quiz's last odd case, and prepares the grading folder once).
 
-    Returns (cases, {case name: Verdict}, {case name: CaseError of a malformed case}).
+    Returns {quiz: (cases, {case name: Verdict}, {case name: CaseError of a malformed case})}.
+    A student folder is a case name; it holds only its own quiz, so the other quizzes of the
+    run are "missing" for it and are not read.
     """
     from helpers import grading
     from helpers.grading import item_analysis
     work = Path(work)
-    cases, errors = write_submissions(quiz, work / "submissions", root, solutions)
-    if not cases:
-        return cases, {}, errors
-    results = grading.grade(work / "submissions", work=work / "grading", names=[quiz],
+    out, names = {}, []
+    for quiz in quizzes:
+        cases, errors = write_submissions(quiz, work / "submissions", root, solutions)
+        out[quiz] = (cases, {}, errors)
+        if cases:
+            names.append(quiz)
+    if not names:
+        return out
+    results = grading.grade(work / "submissions", work=work / "grading", names=names,
                             solutions=solutions, workers=workers, feedback=False, log=log)
-    verdicts = {}
     for r in results:
+        if r.assignment not in out or r.student not in {c.name for c in out[r.assignment][0]}:
+            continue                      # another quiz's case: "missing" here
         lost = {c.split(":", 1)[1] for c in r.failed_cells}
         errors = {}
         if r.status in item_analysis.GRADED:
-            for _, grade_id, _, _, error in item_analysis.cell_scores(work / "grading", quiz, r.student):
+            for _, grade_id, _, _, error in item_analysis.cell_scores(work / "grading", r.assignment, r.student):
                 if error:
                     errors[grade_id] = error
                     lost.add(grade_id)
-        verdicts[r.student] = Verdict(r.status, r.reason, r.score, r.max_score, r.seconds, lost, errors)
-    return cases, verdicts, errors
+        out[r.assignment][1][r.student] = Verdict(r.status, r.reason, r.score, r.max_score, r.seconds,
+                                                  lost, errors)
+    return out
+
+
+def grade_quiz(quiz, work, workers=2, root=HERE, solutions=SOLUTIONS, log=lambda *_: None):
+    """:func:`grade_quizzes` of one quiz: (cases, {case name: Verdict}, {case name: CaseError})."""
+    return grade_quizzes([quiz], work, workers, root, solutions, log)[quiz]
 
 
 def mismatch(case, verdict):
