@@ -214,6 +214,24 @@ def _shapes(ref):
     return [tuple(int(d) for d in row if d >= 0) for row in ref["shapes"]]
 
 
+#: What the stored full-run scores depend on besides the solution's functions (which the
+#: stored sketches pin, checked by every test run): the recipes and training loop, MNIST and
+#: the quality meter. A change to any of them needs ``tools/make_gan_replay.py --full`` again.
+SCORE_INPUTS = ("helpers/gan_training.py", "helpers/mnist_classifier.py", "helpers/data/mnist.py",
+                "data/mnist/classifier.npz", "data/mnist/train-images-idx3-ubyte.gz",
+                "data/mnist/train-labels-idx1-ubyte.gz")
+
+
+def score_inputs_digest(root=DATA.parent.parent):
+    """SHA-256 of :data:`SCORE_INPUTS` (their paths and bytes) under the repository ``root``:
+    the stored scores hold while it is the one recorded with them."""
+    import hashlib
+    h = hashlib.sha256()
+    for name in SCORE_INPUTS:
+        h.update(name.encode() + b"\0" + (Path(root) / name).read_bytes())
+    return h.hexdigest()
+
+
 def stored_score(label):
     """The recipe's full run on the reference (``data/expected/gan_scores.json``): score dict."""
     return dict(json.loads(SCORES.read_text())[label])

@@ -10,7 +10,8 @@ The sketches are :func:`helpers.gan_replay.sketch` of the solution notebook's fu
 with its simultaneous train step and once with the alternating one (D's update, then G's on
 the updated D; both are correct). ``--full`` trains each graded recipe
 (:data:`helpers.gan_training.RECIPES`, seed 0) from the solution's functions, exactly as a
-grading kernel does, and stores the scores that a replayed submission is given. Reference
+grading kernel does, and stores the scores that a replayed submission is given, with the
+digest of the files they depend on (:data:`helpers.gan_replay.SCORE_INPUTS`). Reference
 code is read from solutions/gans/gans.ipynb, which is why this lives here and not in helpers/.
 """
 from pathlib import Path
@@ -123,5 +124,6 @@ if __name__ == "__main__":
         for label in gan_replay.REPLAY_STEPS:
             score = gan_training.graded_score(label, None, sample_noise=ns["sample_noise"], **fns_for(label, ns))
             scores[label] = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in score.items()}
+        scores["measured_with"] = gan_replay.score_inputs_digest()
         gan_replay.SCORES.write_text(json.dumps(scores, indent=1) + "\n")
         print(f"wrote {gan_replay.SCORES}")
