@@ -1,6 +1,6 @@
 """Parallel, resumable and distributed grading give the scores a sequential run gives.
 
-20 cheap submissions of conv_1x1 (four kinds: correct, blank, a wrong answer that
+12 cheap submissions of conv_1x1 (four kinds: correct, blank, a wrong answer that
 scores 0, a half-right one that scores 1: a 1x1 convolution without a bias) are graded
 with 2 workers; that run is killed part way and started again, which must grade only what is missing. Every
 score is compared with a sequential (1 worker) run of one submission of each kind,
@@ -38,6 +38,8 @@ def conv_1x1(x, num_outputs, kernel_initializer="glorot_uniform", bias_initializ
                                kernel_initializer=kernel_initializer)(x)
 '''
 KINDS = ["correct", "blank", "wrong", "half"]
+#: Submissions of the killed and resumed run (three of each kind).
+N = 12
 
 
 def _notebook(kind):
@@ -74,7 +76,7 @@ def sequential(tmp_path_factory):
 
 
 def test_killed_parallel_run_resumes_and_matches_sequential(tmp_path, sequential):
-    students = {f"s{i:02d}": KINDS[i % 4] for i in range(20)}
+    students = {f"s{i:02d}": KINDS[i % 4] for i in range(N)}
     subs = _write(tmp_path / "subs", students)
     work = tmp_path / "work"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -84,25 +86,25 @@ def test_killed_parallel_run_resumes_and_matches_sequential(tmp_path, sequential
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 400
     while time.time() < deadline and proc.poll() is None:
-        if len(list((work / "results").glob("*/*.json"))) >= 6:
+        if len(list((work / "results").glob("*/*.json"))) >= 4:
             break
         time.sleep(0.5)
     assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)        # the grader, its workers and their kernels
     proc.wait()
     done_before = len(list((work / "results").glob("*/*.json")))
-    assert 6 <= done_before < 20
+    assert 4 <= done_before < N
 
     lines = []
     results = grading.grade(subs, work=work, names=[A], workers=2, feedback=False, log=lines.append)
     graded_now = [l for l in lines if l.strip().startswith("[")]
-    assert len(graded_now) == 20 - done_before, lines
+    assert len(graded_now) == N - done_before, lines
     assert any(f"{done_before} submission(s) already graded" in l for l in lines), lines
-    assert len(results) == 20
+    assert len(results) == N
     for r in results:
         assert r.status == "graded", r.row()
         assert r.score == sequential[students[r.student]], (r.student, students[r.student], r.score)
-    # The gradebook holds exactly these 20 grades, the CSV too.
+    # The gradebook holds exactly these N grades, the CSV too.
     api = grading._api(work)
     with api.gradebook as gb:
         subs_in_db = {(s.student.id, s.score) for s in gb.assignment_submissions(A)}
