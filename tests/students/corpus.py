@@ -241,11 +241,6 @@ def grade_quizzes(quizzes, work, workers=2, root=HERE, solutions=SOLUTIONS, log=
     return out
 
 
-def grade_quiz(quiz, work, workers=2, root=HERE, solutions=SOLUTIONS, log=lambda *_: None):
-    """:func:`grade_quizzes` of one quiz: (cases, {case name: Verdict}, {case name: CaseError})."""
-    return grade_quizzes([quiz], work, workers, root, solutions, log)[quiz]
-
-
 def mismatch(case, verdict):
     """Why ``verdict`` is not what ``case`` expects, as a message; "" if it is."""
     if verdict is None:
