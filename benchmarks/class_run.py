@@ -69,16 +69,16 @@ def _counts(n, mix=MIX):
     return counts
 
 
-def plan_class(n, names, seed=0, corpus_root=None):
+def plan_class(n, names, seed=0, corpus_root=None, mix=MIX):
     """Who hands in what: a list of (student, assignment, kind, case) rows, kind one of
     reference / blank / corpus (case: the corpus case name, else ""). Deterministic."""
     from tests.students import corpus
     root = Path(corpus_root or corpus.HERE)
     rows = []
     students = [f"student{i:03d}" for i in range(n)]
-    counts = _counts(n)
+    counts = _counts(n, mix)
     for a_index, name in enumerate(names):
-        kinds = [k for k, _ in MIX for _ in range(counts[k])]
+        kinds = [k for k, _ in mix for _ in range(counts[k])]
         random.Random(f"{seed}:{name}").shuffle(kinds)
         cases = [p.stem for p in corpus.case_files(name, root)] if (root / name).is_dir() else []
         turn = random.Random(f"{seed}:{name}:cases").randrange(len(cases)) if cases else 0
@@ -94,7 +94,7 @@ def plan_class(n, names, seed=0, corpus_root=None):
     return rows
 
 
-def build_class(folder, n, names, seed=0, solutions=None, release=None, corpus_root=None):
+def build_class(folder, n, names, seed=0, solutions=None, release=None, corpus_root=None, mix=MIX):
     """Write the class under ``folder``: ``<student>/<assignment>/<assignment>.ipynb``, and
     ``folder/../class.csv``. Returns the plan (see :func:`plan_class`). A corpus case
     that cannot be built (malformed) is replaced by the reference, and says so in the CSV."""
@@ -107,7 +107,7 @@ def build_class(folder, n, names, seed=0, solutions=None, release=None, corpus_r
     folder = Path(folder)
     shutil.rmtree(folder, ignore_errors=True)
     plan, built = [], {}
-    for student, name, kind, case in plan_class(n, names, seed, root):
+    for student, name, kind, case in plan_class(n, names, seed, root, mix):
         dest = folder / student / name
         dest.mkdir(parents=True)
         if kind == "corpus":
@@ -324,7 +324,13 @@ def main(argv=None):
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--out", type=Path, help="default: a temporary folder, removed at the end")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mix", nargs=3, type=float, metavar=("REFERENCE", "BLANK", "CORPUS"),
+                   help="shares of the class per kind (default 0.5 0.2 0.3); "
+                        "--students 2 --mix 0.5 0.5 0 grades what the demo grades")
     args = p.parse_args(argv)
+    mix = MIX if args.mix is None else tuple(zip((k for k, _ in MIX), args.mix))
+    if args.mix is not None and (min(args.mix) < 0 or abs(sum(args.mix) - 1) > 1e-9):
+        p.error("--mix: three shares >= 0 that add up to 1")
     from helpers import grading
     names = args.assignments or grading.assignments()
     unknown = sorted(set(names) - set(grading.assignments()))
@@ -342,7 +348,7 @@ def main(argv=None):
     meter = _cpu = CpuMeter()
     print(f"CPU measured with {meter.method}", flush=True)
     try:
-        plan = build_class(out / "submissions", args.students, names, args.seed)
+        plan = build_class(out / "submissions", args.students, names, args.seed, mix=mix)
         print(f"built {len(plan)} submissions under {out / 'submissions'} (who: {out / 'class.csv'})",
               flush=True)
         runs = {}

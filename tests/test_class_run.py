@@ -24,6 +24,15 @@ def test_counts_round_by_largest_remainder():
         assert sum(cr._counts(n).values()) == n
 
 
+def test_another_mix_gives_the_demos_class():
+    """--students 2 --mix 0.5 0.5 0: one reference and one blank release per assignment."""
+    cr = _class_run()
+    mix = (("reference", 0.5), ("blank", 0.5), ("corpus", 0.0))
+    plan = cr.plan_class(2, ["conv_1x1", "gans"], mix=mix)
+    for name in ("conv_1x1", "gans"):
+        assert sorted(k for _, a, k, _ in plan if a == name) == ["blank", "reference"]
+
+
 def test_class_is_deterministic_mixed_and_laid_out_for_grade(tmp_path):
     cr = _class_run()
     names = ["conv_1x1", "gans"]          # gans: a corpus folder with SKIP_GRADING, still usable

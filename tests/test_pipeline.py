@@ -119,6 +119,21 @@ def test_release_is_what_nbgrader_generates(tmp_path):
         assert a == b, f"notebooks/{rel} differs from a fresh build: run `python -m helpers build`"
 
 
+def test_new_gradebooks_carry_nbgrader_schema_revision(tmp_path):
+    """Grading stamps new gradebooks in-process (no ``alembic`` subprocess per gradebook):
+    with the revision nbgrader's own ``alembic heads`` gives, so nbgrader can upgrade them."""
+    import sqlite3
+
+    from helpers.grading import course
+    api = course._api(tmp_path)
+    api.gradebook.close()             # creates gradebook.db
+    with sqlite3.connect(tmp_path / "gradebook.db") as db:
+        [(stamped,)] = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    course._tool_path()
+    [nbgraders_own] = course._NBGRADER_ALEMBIC_VERSION
+    assert stamped == nbgraders_own() == course._alembic_head()
+
+
 @pytest.mark.parametrize("side", ["solutions", "notebooks"])
 def test_notebooks_committed_without_outputs(side):
     for path in (REPO / side).glob("*/*.ipynb"):
