@@ -360,6 +360,71 @@ def _judged_course(root, test_source):
         nbformat.write(nb, path)
 
 
+def test_a_notebook_that_ends_before_the_judge_has_booted_leaves_no_judge_behind(tmp_path, monkeypatch):
+    """The judge boots beside the student's kernel. A submission with nothing to run (its
+    answer emptied, its tests deleted) ends while the judge still imports TensorFlow: that
+    judge's kernel is killed and its folder removed, not left running for the rest of the
+    class (red team: three such submissions left three 600 MB kernels behind)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import nbformat
+    from helpers.grading import batch
+    _judged_course(tmp_path, "assert f(1) == 1")
+    src = tmp_path / "solutions" / "loop" / "loop.ipynb"
+    nb = nbformat.read(src, as_version=4)
+    nb.cells[0].source = "import numpy as np\nimport tensorflow as tf"     # a judge that boots slowly
+    nbformat.write(nb, src)
+    sub = tmp_path / "sub" / "amy" / "loop" / "loop.ipynb"
+    nb.cells = [nb.cells[1]]
+    nb.cells[0].source = ""
+    nbformat.write(nb, sub)
+    scratch = Path(tempfile.mkdtemp(prefix="cj-", dir="/tmp"))   # short: Unix socket paths live here
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    try:
+        [res] = batch.grade(tmp_path / "sub", work=tmp_path / "work", solutions=tmp_path / "solutions",
+                            feedback=False, workers=1, log=lambda *a, **k: None)
+        left = [p.name for p in scratch.iterdir()]
+    finally:
+        monkeypatch.undo()
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert (res.status, res.score, res.reason) == ("graded", 0.0, "")
+    assert left == [], left
+    running = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if str(scratch).encode() in (proc / "cmdline").read_bytes():
+                running.append(proc.name)
+        except OSError:
+            continue
+    assert running == [], f"judge kernels left running: {running}"
+
+
+def test_the_drain_stops_at_its_own_markers_idle_only():
+    """After a judged cell the grader drops IOPub frames until the idle status of its own
+    marker request: not at another request's idle, a busy status, or a malformed message."""
+    from helpers.grading.execute import _is_idle_of
+
+    def frames(msg_type, parent_id, state):
+        header = json.dumps({"msg_type": msg_type, "msg_id": "x"}).encode()
+        parent = json.dumps({"msg_id": parent_id}).encode()
+        content = json.dumps({"execution_state": state}).encode()
+        return [b"kernel.status", b"<IDS|MSG>", b"sig", header, parent, b"{}", content]
+
+    mine = b"5f1c0e8a-marker"
+    assert _is_idle_of(frames("status", "5f1c0e8a-marker", "idle"), mine)
+    assert not _is_idle_of(frames("status", "5f1c0e8a-marker", "busy"), mine)
+    assert not _is_idle_of(frames("status", "judge-call-17", "idle"), mine)
+    assert not _is_idle_of(frames("status", "5f1c0e8a-marker-but-longer", "idle"), mine)
+    assert not _is_idle_of(frames("stream", "5f1c0e8a-marker", "idle"), mine)
+    assert not _is_idle_of([b"<IDS|MSG>", b"sig"], mine)
+    assert not _is_idle_of([b"no delimiter"], mine)
+    bad = frames("status", "5f1c0e8a-marker", "idle")
+    assert not _is_idle_of(bad[:6] + [b"not json"], mine)
+    assert not _is_idle_of(bad[:4] + [b'["5f1c0e8a-marker"]'] + bad[5:], mine)
+
+
 def test_a_judged_cell_of_thousands_of_calls_leaves_the_next_cells_on_time(tmp_path):
     """Each call of the judge leaves IOPub messages that the notebook's own client receives
     too; after 3,000 of them the next cell must not wait past nbclient's IOPub timeout (it

@@ -31,7 +31,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
-from traitlets import Any, Unicode
+from traitlets import Any, Enum, Unicode
 
 from nbgrader.preprocessors import Execute
 
@@ -169,6 +169,10 @@ class SandboxKernelManager(AsyncKernelManager):
                                     limits=job.limits, cgroup=job.cgroup, log_path=job.log_path,
                                     sandbox=job.sandbox)
         await super()._async_launch_kernel(wrapped, **kw)
+        if job.trusted and job.judge is None:
+            # The judge boots (its own imports: TensorFlow for most quizzes) while the
+            # student's kernel does; it reaches that kernel only when a judged test runs.
+            job.judge = TrustedKernel(job, self.get_connection_info(session=False))
 
 
 def _one_line(text, limit=200):
@@ -193,6 +197,23 @@ def _no_partial_credit(outputs):
     return out
 
 
+def _is_idle_of(frames, msg_id):
+    """Whether raw IOPub ``frames`` are the ``idle`` status of the request ``msg_id`` (bytes):
+    read from the header, parent header and content frames after the delimiter, no more."""
+    try:
+        at = frames.index(b"<IDS|MSG>")
+        header, parent, content = frames[at + 2], frames[at + 3], frames[at + 5]
+    except (ValueError, IndexError):
+        return False
+    if b'"status"' not in header or msg_id not in parent:
+        return False
+    try:
+        content, parent = json.loads(content), json.loads(parent)
+        return content.get("execution_state") == "idle" and parent.get("msg_id") == msg_id.decode()
+    except (ValueError, AttributeError):      # not JSON, or not an object
+        return False
+
+
 def _is_test_cell(cell):
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return bool(meta.get("grade")) and not meta.get("solution")
@@ -202,6 +223,9 @@ class GuardedExecute(Execute):
     """nbgrader's Execute with the sandbox, the limits and the guard (see module doc)."""
 
     job_id = Unicode("").tag(config=True)
+    #: After the last cell the student's kernel is killed, not asked to shut down: its
+    #: ``atexit`` work (TensorFlow's teardown: about a CPU-second) decides nothing.
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
 
     @property
     def job(self):
@@ -281,7 +305,7 @@ class GuardedExecute(Execute):
         if job.stopped:
             cell.outputs = [_error("NotRun", f"not run: {job.stopped}")]
             return cell
-        if job.trusted and job.judge is None:   # it starts while the student's cells run
+        if job.trusted and job.judge is None:   # normally started with the student's kernel
             job.judge = TrustedKernel(job, self.km.get_connection_info(session=False))
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if _is_test_cell(cell) and grade_id in job.trusted:
@@ -382,23 +406,37 @@ class GuardedExecute(Execute):
         cell.outputs = kept
         return cell
 
-    async def _drain_iopub(self, quiet=0.5, seconds=10):
+    async def _drain_iopub(self, seconds=10, quiet=0.05, resend=0.25):
         """Drop what the student's kernel published while the judge called it.
 
         Every call of the judge leaves a few IOPub messages (busy, the answer, idle) that this
         client receives too; thousands of them (a loop of calls) would make the next cell
-        wait past nbclient's IOPub timeout. They are dropped as raw frames, unparsed, until
-        none arrives for ``quiet`` seconds (at most ``seconds``): no request of this client
-        is running, so none of them is this client's.
+        wait past nbclient's IOPub timeout. Raw frames are dropped, unparsed, until the
+        ``idle`` status of a marker: an empty silent request this client sends the kernel once
+        nothing has come for ``quiet`` seconds (the kernel publishes in order, so what the
+        judge's calls left has gone by then). The kernel's publisher drops messages while
+        this client's queue is full, a marker's idle among them: a marker not answered
+        within ``resend`` seconds is followed by another, unless the kernel has died. At most
+        ``seconds`` in all (a kernel that never answers leaves the rest to nbclient, which
+        skips messages that are not its own). Nothing here is graded: a kernel that fakes a marker's idle only keeps
+        its own messages in the way of its next cell.
         """
         import time
-        sock = self.kc.iopub_channel.socket
-        start = last = time.monotonic()
+        start = last_sent = time.monotonic()
+        markers = []
         try:
-            while time.monotonic() - last < quiet and time.monotonic() - start < seconds:
-                if await sock.poll(50):
-                    await sock.recv_multipart()
-                    last = time.monotonic()
+            sock = self.kc.iopub_channel.socket
+            while time.monotonic() - start < seconds:
+                if await sock.poll(int(quiet * 1000)):
+                    frames = await sock.recv_multipart()
+                    if any(_is_idle_of(frames, m) for m in markers):
+                        return
+                elif not markers or time.monotonic() - last_sent > resend:
+                    if markers and not await ensure_async(self.km.is_alive()):
+                        return               # it died: nothing more will come
+                    markers.append(self.kc.execute("", silent=True, store_history=False,
+                                                   allow_stdin=False).encode())
+                    last_sent = time.monotonic()
         except Exception:  # noqa: BLE001 - closed channels, a dead kernel
             pass
 

@@ -19,7 +19,9 @@ import functools
 import inspect
 import json
 import os
+import queue
 import tempfile
+import time
 from pathlib import Path
 
 from nbformat.v4 import output_from_msg
@@ -190,13 +192,15 @@ def student_names(source, imports):
 
 
 class TrustedKernel:
-    """The judge's kernel for one notebook: started with the notebook's first cell (it boots
-    while the student's cells run), runs the source's test cells. Its blocking client lives in a thread of its own (with its own
-    event loop: the grader's loop is busy running the notebook); :meth:`run_cell` is awaited.
+    """The judge's kernel for one notebook: started as soon as the student's kernel is launched
+    (both boot at once), runs the source's test cells. Its blocking client lives in a thread
+    of its own (with its own event loop: the grader's loop is busy running the notebook);
+    :meth:`run_cell` is awaited.
     """
 
     def __init__(self, job, student_info):
         import concurrent.futures
+        self._closing = False
         self._thread = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop()))
         self._started = self._thread.submit(self._start, job, student_info)
@@ -218,13 +222,33 @@ class TrustedKernel:
                                 ip=os.path.join(self.dir, "judge"),
                                 connection_file=os.path.join(self.dir, "judge.json"))
         self.km.start_kernel(env=env, cwd=self.dir)
+        self._check_closing()
         self.kc = self.km.blocking_client()
         self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=120)
+        self.kc.wait_for_ready(timeout=120)         # raises at once if the kernel was killed
         setup = "import helpers.grading.bridge as __course_judge__\n" + (job.imports or "")
-        error = self._run(setup, timeout=300)[1]
-        if error:
-            raise RuntimeError(f"the grader's judge could not start: {error}")
+        msg_id = self.kc.execute(setup, silent=True, store_history=False, allow_stdin=False)
+        deadline = time.monotonic() + 300
+        while True:
+            self._check_closing()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the grader's judge could not start: its imports ran past 300 s")
+            try:
+                reply = self.kc.get_shell_msg(timeout=1)
+            except queue.Empty:
+                continue
+            if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            content = reply.get("content", {})
+            if content.get("status") != "ok":
+                raise RuntimeError(f"the grader's judge could not start: "
+                                   f"{content.get('ename', 'Error')}: {content.get('evalue', '')}")
+            return
+
+    def _check_closing(self):
+        """Stop a start that :meth:`shutdown` has overtaken (its kernel is being killed)."""
+        if self._closing or not self.km.is_alive():
+            raise RuntimeError("the judge was stopped while it started")
 
     def _run(self, code, timeout, store_history=False):
         """Execute ``code``; return (outputs as nbformat nodes, error text or '')."""
@@ -280,18 +304,32 @@ class TrustedKernel:
             self._run("import helpers.grading.bridge as __course_judge__\n" + (self.job.imports or ""),
                       timeout=300)
 
-    def shutdown(self):
+    def shutdown(self, timeout=60):
+        """Stop the judge's kernel and remove its folder. A judge still starting (a notebook
+        that ended before its first judged test) has its kernel killed, which ends the start
+        within a second; the stop itself runs on the judge's own thread, after the start."""
+        self._closing = True
+        if not self._started.done():
+            proc = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
+            if proc is not None and proc.poll() is None:
+                proc.kill()
         try:
-            self._started.result(timeout=0)
-            self._thread.submit(self._shutdown).result(timeout=60)
-        except Exception:  # noqa: BLE001 - never started, or already gone
+            self._thread.submit(self._shutdown).result(timeout=timeout)
+        except Exception:  # noqa: BLE001 - already gone
             pass
         self._thread.shutdown(wait=False, cancel_futures=True)
 
     def _shutdown(self):
+        """Runs on the judge's thread: whatever part of the start happened is undone."""
+        import shutil
+        kc, km = getattr(self, "kc", None), getattr(self, "km", None)
         try:
-            self.kc.stop_channels()
-            self.km.shutdown_kernel(now=True)
+            if kc is not None:
+                kc.stop_channels()
         finally:
-            import shutil
-            shutil.rmtree(self.dir, ignore_errors=True)
+            try:
+                if km is not None and km.has_kernel:
+                    km.shutdown_kernel(now=True)
+            finally:
+                if getattr(self, "dir", None):
+                    shutil.rmtree(self.dir, ignore_errors=True)
