@@ -39,7 +39,6 @@ def _alembic_head():
     nbgrader, so the answer is the same every time. Falls back to nbgrader's own way.
     """
     import nbgrader
-    import nbgrader.api
     try:
         from alembic.script import ScriptDirectory
         head = ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head()

@@ -305,8 +305,6 @@ class GuardedExecute(Execute):
         if job.stopped:
             cell.outputs = [_error("NotRun", f"not run: {job.stopped}")]
             return cell
-        if job.trusted and job.judge is None:   # normally started with the student's kernel
-            job.judge = TrustedKernel(job, self.km.get_connection_info(session=False))
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if _is_test_cell(cell) and grade_id in job.trusted:
             cell = await self._judge_cell(cell, cell_index, grade_id, where)
@@ -418,8 +416,8 @@ class GuardedExecute(Execute):
         this client's queue is full, a marker's idle among them: a marker not answered
         within ``resend`` seconds is followed by another, unless the kernel has died. At most
         ``seconds`` in all (a kernel that never answers leaves the rest to nbclient, which
-        skips messages that are not its own). Nothing here is graded: a kernel that fakes a marker's idle only keeps
-        its own messages in the way of its next cell.
+        skips messages that are not its own). Nothing here is graded: a kernel that fakes a
+        marker's idle only keeps its own messages in the way of its next cell.
         """
         import time
         start = last_sent = time.monotonic()
