@@ -118,7 +118,9 @@ def train_fcn(build_fcn, skips, x_train, y_train, num_classes=segmentation.NUM_C
     if not isinstance(model, keras.Model):
         raise AssertionError(f"build_fcn({num_classes}, skips={skips}) returned "
                              f"{type(model).__name__}, not a keras.Model")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=True,
+    # no XLA (jit_compile): on a 2-core CPU it compiled for ~12 s per network and stepped slower,
+    # twice the CPU time of the plain graph for the whole recipe
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=False,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     steps = epochs * -(-len(x_train) // batch_size)
     callbacks = [_progress_callback(steps, f"FCN, skips={skips}")] if progress else []
