@@ -435,3 +435,21 @@ def test_a_judged_cell_of_thousands_of_calls_leaves_the_next_cells_on_time(tmp_p
                 feedback=False, workers=1, log=lambda *a, **k: None)
     result = json.loads((tmp_path / "work" / "results" / "amy" / "loop.json").read_text())
     assert (result["score"], result["max_score"], result["reason"]) == (2.0, 2.0, "")
+
+
+def test_a_judged_test_that_will_not_stop_times_out_and_the_judge_restarts(tmp_path):
+    """A judged test that ignores the interrupt is marked 'ran past' and the judge's kernel is
+    restarted (its imports rerun, killably): the next judged test is graded as usual."""
+    import nbformat
+    from helpers.grading import batch
+    _judged_course(tmp_path, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                             "assert f(1) == 1\nwhile True:\n    pass")
+    for path in (tmp_path / "solutions" / "loop" / "loop.ipynb", tmp_path / "sub" / "amy" / "loop" / "loop.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        nb.metadata["course"]["cell_timeout"] = 5
+        nbformat.write(nb, path)
+    batch.grade(tmp_path / "sub", work=tmp_path / "work", solutions=tmp_path / "solutions",
+                feedback=False, workers=1, log=lambda *a, **k: None)
+    result = json.loads((tmp_path / "work" / "results" / "amy" / "loop.json").read_text())
+    assert (result["score"], result["max_score"]) == (1.0, 2.0), result
+    assert "ran past 5 s" in json.dumps(result), result
