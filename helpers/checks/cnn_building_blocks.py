@@ -177,12 +177,14 @@ def check_max_pool_forward_naive(fn, cases=POOL_CASES, seed=0):
 
 # ------------------------------------------------------------------ dropout
 
-def check_dropout_forward(fn, rate=0.3, n=1000, seed=0):
+def check_dropout_forward(fn, rate=0.3, n=700, seed=0):
     """Statistical check of inverted dropout on n*n inputs (cannot flake, see below).
 
-    With n*n = 10**6 inputs the fraction of zeros has standard deviation
-    sqrt(rate (1 - rate) / 10**6) < 0.0005; we allow 0.01 (20 standard deviations).
-    The ratio sum(out) / sum(x) has a standard deviation near 0.001; we allow 0.02.
+    With n*n = 490,000 inputs the fraction of zeros has standard deviation
+    sqrt(rate (1 - rate) / n**2) <= 0.0008; we allow 0.01 (14 standard deviations).
+    The ratio sum(out) / sum(x) (x ~ N(1, 1)) has standard deviation sqrt(2 rate / (1 - rate)) / n,
+    0.0035 at rate 0.75; we allow 0.02 (5.7 of them). (Under the grader's judge every array
+    crosses to the student's kernel and back: 10**6 inputs cost 7 s there.)
     """
     name = "dropout_forward"
     check_numpy_only(fn, name, "dropout")
@@ -201,7 +203,7 @@ def check_dropout_forward(fn, rate=0.3, n=1000, seed=0):
              "with probability `rate`. Keep with probability 1 - rate.")
     if abs(frac - rate) > 0.01:
         fail(name, f"with rate={rate} you dropped {frac:.3f} of the units (zeros in out), "
-                   f"expected {rate} +- 0.01 over 10**6 units.",
+                   f"expected {rate} +- 0.01 over {n * n:,} units.",
              "Zero each unit independently with probability `rate`, e.g. "
              "mask = np.random.rand(*x.shape) >= rate.")
     kept = ~dropped
@@ -241,7 +243,7 @@ def check_dropout_forward(fn, rate=0.3, n=1000, seed=0):
 
 
 def _check_independent(dropped, name):
-    """Every unit gets its own coin: in a 10**6-unit mask no two rows (examples) or columns
+    """Every unit gets its own coin: in a mask of 490,000 units no two rows (examples) or columns
     (features) are equal by chance."""
     if np.all(dropped == dropped[:1]):
         fail(name, "the same units are dropped in every example (the mask repeats over the batch).",
