@@ -7,6 +7,7 @@ tests/test_hostile.py (attacks) and tests/test_pipeline.py (reference full, rele
 import base64
 import io
 import json
+import os
 import time
 
 import numpy as np
@@ -382,22 +383,26 @@ def test_a_notebook_that_ends_before_the_judge_has_booted_leaves_no_judge_behind
     nbformat.write(nb, sub)
     scratch = Path(tempfile.mkdtemp(prefix="cj-", dir="/tmp"))   # short: Unix socket paths live here
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    from helpers.grading import judge_zygote
+    judge_zygote.Zygote.close_all()                  # the zygote this test starts lives in scratch too
     try:
         [res] = batch.grade(tmp_path / "sub", work=tmp_path / "work", solutions=tmp_path / "solutions",
                             feedback=False, workers=1, log=lambda *a, **k: None)
+        running = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:      # a kernel started as a new process names its folder; a forked one sits in it
+                if str(scratch).encode() in (proc / "cmdline").read_bytes() or \
+                        os.readlink(proc / "cwd").startswith(str(scratch) + "/course-judge-"):
+                    running.append(proc.name)
+            except OSError:
+                continue
+        judge_zygote.Zygote.close_all()
         left = [p.name for p in scratch.iterdir()]
     finally:
         monkeypatch.undo()
         shutil.rmtree(scratch, ignore_errors=True)
     assert (res.status, res.score, res.reason) == ("graded", 0.0, "")
     assert left == [], left
-    running = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if str(scratch).encode() in (proc / "cmdline").read_bytes():
-                running.append(proc.name)
-        except OSError:
-            continue
     assert running == [], f"judge kernels left running: {running}"
 
 

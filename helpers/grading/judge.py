@@ -26,7 +26,7 @@ from pathlib import Path
 
 from nbformat.v4 import output_from_msg
 
-from . import bridge, draws, sandbox, wire
+from . import bridge, draws, judge_zygote, sandbox, wire
 
 WIRE_SOURCE = (Path(__file__).with_name("wire.py")).read_text()
 
@@ -193,7 +193,8 @@ def student_names(source, imports):
 
 class TrustedKernel:
     """The judge's kernel for one notebook: started as soon as the student's kernel is launched
-    (both boot at once), runs the source's test cells. Its blocking client lives in a thread
+    (both boot at once; forked from :mod:`~helpers.grading.judge_zygote` where it can be),
+    runs the source's test cells. Its blocking client lives in a thread
     of its own (with its own event loop: the grader's loop is busy running the notebook);
     :meth:`run_cell` is awaited.
     """
@@ -218,15 +219,34 @@ class TrustedKernel:
         env[draws.ENV] = job.draws
         env["HOME"] = env["MPLCONFIGDIR"] = self.dir
         # Unix sockets in a private folder: nothing listens on the network for the judge.
-        self.km = KernelManager(kernel_name="python3", transport="ipc",
-                                ip=os.path.join(self.dir, "judge"),
-                                connection_file=os.path.join(self.dir, "judge.json"))
-        self.km.start_kernel(env=env, cwd=self.dir)
+        ip, connection_file = os.path.join(self.dir, "judge"), os.path.join(self.dir, "judge.json")
+        self.km = self._forked(env, ip, connection_file)
+        if self.km is None:                         # no zygote: a new Python process
+            if os.path.exists(connection_file):
+                os.remove(connection_file)
+            self.km = KernelManager(kernel_name="python3", transport="ipc", ip=ip,
+                                    connection_file=connection_file)
+            self.km.start_kernel(env=env, cwd=self.dir)
         self._check_closing()
         self.kc = self.km.blocking_client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)         # raises at once if the kernel was killed
         self._setup()
+
+    def _forked(self, env, ip, connection_file):
+        """A judge kernel forked from this process's zygote (TensorFlow already imported:
+        :mod:`helpers.grading.judge_zygote`), or None where there is none."""
+        if not judge_zygote.enabled():
+            return None
+        import uuid
+
+        from jupyter_client.connect import write_connection_file
+        write_connection_file(connection_file, transport="ipc", ip=ip, key=uuid.uuid4().hex.encode(),
+                              kernel_name="python3")
+        try:
+            return judge_zygote.Zygote.get(env).start(env, self.dir, connection_file)
+        except judge_zygote.ZygoteError:
+            return None
 
     def _setup(self, seconds=300):
         """Import the bridge and the source's imports in the judge's kernel. The reply is polled
@@ -317,7 +337,10 @@ class TrustedKernel:
         within a second; the stop itself runs on the judge's own thread, after the start."""
         self._closing = True
         if not self._started.done():
-            proc = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
+            km = getattr(self, "km", None)
+            if isinstance(km, judge_zygote.ForkedKernel):
+                km.kill()
+            proc = getattr(getattr(km, "provisioner", None), "process", None)
             if proc is not None and proc.poll() is None:
                 proc.kill()
         try:
