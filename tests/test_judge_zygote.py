@@ -124,3 +124,43 @@ def test_without_a_zygote_the_judge_starts_as_a_new_process(tmp_path, monkeypatc
     with pytest.raises(judge_zygote.ZygoteError, match="failed earlier"):     # the grader's threads: cores / workers
         judge_zygote.Zygote.get(sandbox.kernel_env(os.cpu_count() or 1, sandbox=False))
     judge_zygote.Zygote.close_all()
+
+
+def _wait_gone(pid, start, seconds=10):
+    end = time.monotonic() + seconds
+    while judge_zygote._start_time(pid) == start and time.monotonic() < end:
+        time.sleep(0.05)
+    return judge_zygote._start_time(pid) != start
+
+
+@pytest.mark.parametrize("how", ["stdin closed", "SIGKILL"])
+def test_judges_end_with_the_grading_process(how):
+    """However the grading process ends (its pipe to the zygote closes; the zygote is killed),
+    no judge it forked outlives it. A kill sent at once after the fork reaches the kernel too."""
+    import signal
+    env = sandbox.kernel_env(2, sandbox=False)
+    z = judge_zygote.Zygote(env)
+    d = tempfile.mkdtemp(prefix="zk-", dir="/tmp")
+    try:
+        cf = os.path.join(d, "k.json")
+        write_connection_file(cf, transport="ipc", ip=os.path.join(d, "k"), key=uuid.uuid4().hex.encode())
+        early = z.start(dict(env, HOME=d, MPLCONFIGDIR=d), d, cf)
+        early.shutdown_kernel()                          # killed before its kernel has booted
+        assert _wait_gone(early.pid, early.start, 1)
+        km = z.start(dict(env, HOME=d, MPLCONFIGDIR=d), d, cf)
+        kc = km.blocking_client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        status, out = _run(kc, "from threadpoolctl import threadpool_info\n"
+                               "print(max(i['num_threads'] for i in threadpool_info()))")
+        assert (status, out) == ("ok", "2"), "the judge runs the BLAS threads its job asks for"
+        kc.stop_channels()
+        if how == "SIGKILL":
+            os.kill(z.proc.pid, signal.SIGKILL)
+        else:
+            z.proc.stdin.close()
+        z.proc.wait(timeout=10)
+        assert _wait_gone(km.pid, km.start, 15), f"the judge outlived its zygote ({how})"
+    finally:
+        z.close()
+        shutil.rmtree(d, ignore_errors=True)
