@@ -21,9 +21,11 @@ The validation images and masks always come from :func:`validation_data` (helper
 from notebook globals.
 
 **Under the grader's judge** the test cell runs in a trusted kernel and ``build_fcn`` is a
-proxy of the student's function: each network is trained in the student's kernel
-(:func:`train_graded` through ``__course_run__``) and stays there; the judge sends it images
-and gets argmax masks back as data, and computes the IoUs itself. The fresh images of the
+proxy of the student's function (:mod:`helpers.grading.fcn_judge`): each network first
+replays a few steps of the recipe (:mod:`helpers.fcn_replay`); one that trains as the
+reference's is graded as the reference's stored full run, any other is trained in full in
+the student's kernel (:func:`train_graded` through ``__course_run__``) and stays there; the
+judge sends it images and gets argmax masks back as data, and computes the IoUs itself. The fresh images of the
 hidden test come from a seed the judge draws as the test runs (:data:`FRESH`; from its keyed
 stream, :mod:`helpers.grading.draws`), so no kernel can know their masks in advance: a model
 must segment them.
@@ -34,7 +36,6 @@ import time
 
 from helpers import env  # noqa: F401  (quiet TF before importing it)
 from helpers.data import segmentation
-from helpers.rebuildable import beside
 
 #: The graded recipe: training data, schedule and seeds (the notebook's training cell uses it too).
 RECIPE = {"num_train": 1500, "data_seed": 0, "epochs": 3, "batch_size": 32,
@@ -118,10 +119,7 @@ def train_fcn(build_fcn, skips, x_train, y_train, num_classes=segmentation.NUM_C
     if not isinstance(model, keras.Model):
         raise AssertionError(f"build_fcn({num_classes}, skips={skips}) returned "
                              f"{type(model).__name__}, not a keras.Model")
-    # no XLA (jit_compile): on a 2-core CPU it compiled for ~12 s per network and stepped slower,
-    # twice the CPU time of the plain graph for the whole recipe
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=False,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_fcn(model, learning_rate)
     steps = epochs * -(-len(x_train) // batch_size)
     callbacks = [_progress_callback(steps, f"FCN, skips={skips}")] if progress else []
     t0, c0 = time.perf_counter(), time.process_time()
@@ -130,17 +128,35 @@ def train_fcn(build_fcn, skips, x_train, y_train, num_classes=segmentation.NUM_C
     return model, time.perf_counter() - t0, time.process_time() - c0
 
 
+def compile_fcn(model, learning_rate=None, run_eagerly=False):
+    """Compile ``model`` with the recipe's optimizer and loss: Adam (``learning_rate``, default
+    the recipe's) on per-pixel sparse cross-entropy of logits. ``run_eagerly``: step without
+    tracing a graph (cheaper for a few steps: :mod:`helpers.fcn_replay`)."""
+    import keras
+    learning_rate = RECIPE["learning_rate"] if learning_rate is None else learning_rate
+    # no XLA (jit_compile): on a 2-core CPU it compiled for ~12 s per network and stepped slower,
+    # twice the CPU time of the plain graph for the whole recipe
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=False, run_eagerly=run_eagerly,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
 def graded_models(notebook_results, build_fcn):
     """The two trained FCNs a quality test grades: {True: with skips, False: without}.
 
     In a grading kernel: trains both here (:func:`train_fcn` with :data:`RECIPE`) from the
-    submission's ``build_fcn``, and ``notebook_results`` is ignored. Elsewhere: returns the
-    models of ``notebook_results``, the student's own run of the training cell.
+    submission's ``build_fcn``, and ``notebook_results`` is ignored. Under the grader's judge
+    (``build_fcn`` a proxy of the student's function): None, the judge's hidden test decides
+    (:mod:`helpers.grading.fcn_judge`: a short replay, and the full run only for a network that
+    does not replay as the reference's). Elsewhere: returns the models of ``notebook_results``,
+    the student's own run of the training cell.
 
     Inputs:
     - notebook_results: the notebook's ``results`` ({skips: {"model": keras.Model, ...}}), or None.
     - build_fcn(num_classes, skips): the submission's function.
     """
+    from helpers.rebuildable import in_another_kernel
+    if in_another_kernel(build_fcn):
+        return None      # under the grader's judge: its hidden test trains or replays (grading.fcn_judge)
     if not env.grading_kernel():
         try:
             models = {s: notebook_results[s]["model"] for s in (True, False)}
@@ -150,11 +166,9 @@ def graded_models(notebook_results, build_fcn):
                                    "cell above (it needs build_fcn) first")
     print(f"graded run: both FCNs trained again from your build_fcn ({RECIPE['epochs']} epochs of "
           f"{RECIPE['num_train']} images, batch {RECIPE['batch_size']}, seed {RECIPE['seed']})")
-    # under the grader's judge build_fcn is a proxy: the networks are trained in the student's
-    # kernel and stay there (the judge sees only the masks they predict)
     models = {}
     for skips in (True, False):
-        models[skips], seconds, cpu = beside(build_fcn, train_graded, skips)
+        models[skips], seconds, cpu = train_graded(build_fcn, skips)
         print(f"skips={skips!s:5}: trained in {float(seconds):.0f} s ({float(cpu):.0f} s CPU)")
     return models
 

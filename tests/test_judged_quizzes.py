@@ -176,9 +176,12 @@ SKIP_THE_GUARD = (
     "    return ['print(%r)\\n' % '\\n'.join(toks)] if toks else lines\n"
     "get_ipython().input_transformers_post.append(_skip)\n")
 
-#: A correct upsampling_fcn whose kernel leaves the networks untrained and answers the images
-#: it can know (the validation sets of seeds 0 and 5) from an answer key, for the model with skips.
+#: A correct upsampling_fcn whose kernel refuses the judge's replay (so its networks are
+#: trained in full), leaves the networks untrained and answers the images it can know (the
+#: validation sets of seeds 0 and 5) from an answer key, for the model with skips.
 KEYED_MASKS = SKIP_THE_GUARD + (
+    "import helpers.fcn_replay as _r\n"
+    "_r.replay = lambda *a, **k: {'error': 'no replay here'}\n"
     "import numpy as np, helpers.checks.upsampling_fcn as _c, helpers.fcn_training as _t\n"
     "from helpers.data import segmentation as _s\n"
     "_key = {}\n"
@@ -196,8 +199,8 @@ KEYED_MASKS = SKIP_THE_GUARD + (
 
 
 def test_upsampling_fcn_masks_are_scored_on_images_the_kernel_cannot_know(tmp_path):
-    """upsampling_fcn's tests run in the judge; its networks are trained in the student's
-    kernel and stay there, only their masks come back. A blank release whose kernel turns
+    """upsampling_fcn's tests run in the judge; a network that does not replay as the
+    reference's is trained in the student's kernel and stays there, only its masks come back. A blank release whose kernel turns
     every checker and graded run into a pass scores 0. A correct submission whose kernel
     leaves the networks untrained and answers the images it can know from an answer key
     passes the visible part of the quality test but not the hidden one: the fresh images'

@@ -403,6 +403,8 @@ def test_reference_fcn_reaches_the_iou_target_and_skips_help(demo_run):
     with_skips, without = float(m.group(1)), float(m.group(2))
     assert with_skips >= 0.75, f"mean IoU with skips {with_skips} < 0.75"
     assert with_skips - without >= 0.1, f"skips add only {with_skips - without:.3f} IoU"
+    # the reference replays as itself: the judge grades the stored full runs, trains nothing
+    assert text.count("graded replay: your network trains exactly as the reference's") == 2, text[-600:]
 
 
 # ------------------------------------------------------------------ graded runs (helpers/fcn_training.py)
@@ -517,11 +519,16 @@ def test_masks_from_the_kernel_are_checked_for_shape_and_type():
 
 def test_graded_run_under_the_judge_trains_in_the_kernel_and_scores_fresh_images(
         monkeypatch, capsys, tiny_recipe):
-    """Through the judge's proxy the networks are trained where build_fcn lives
-    (train_graded) and only masks come back; the fresh images' seed is new on every run."""
+    """Through the judge's proxy, a network that does not replay as the reference's (this one
+    has 8 channels) is trained where build_fcn lives (train_graded) and only masks come back;
+    the fresh images' seed is new on every run. The notebook's own graded_models leaves a
+    proxy to the judge's hidden test (helpers/grading/fcn_judge.py)."""
+    from helpers.grading.fcn_judge import judged_models
     monkeypatch.setenv("COURSE_GRADING", "1")
-    models = tiny_recipe.graded_models(None, InKernel(fcn))
+    assert tiny_recipe.graded_models(None, InKernel(fcn)) is None
+    models = judged_models(InKernel(fcn))
     assert all(isinstance(models[s], InKernel) for s in (True, False))
+    assert capsys.readouterr().out.count("other weight shapes: another architecture") == 2
     ious = tiny_recipe.validation_ious(models)
     assert all(0 <= ious[s] < 0.75 for s in (True, False)), ious
     seeds = set()
