@@ -15,9 +15,13 @@ the solution notebook's model (``loss`` and ``sample``, run here) on new scenes 
   "overfit" recipe on them (:func:`helpers.captioning.overfit_params`); the loss of the
   returned parameters on those captions, computed here, must be < 0.3 (the reference's, over
   25 draws: RNN 0.02-0.08, LSTM 0.05-0.16, where the notebook's own 50 captions give < 0.1).
-- **BLEU-4**: the student's kernel trains the "full" recipe (:func:`helpers.captioning.graded_params`);
-  the judge captions 1,000 new scenes from the returned parameters and scores them against
-  those scenes' reference captions.
+- **BLEU-4**: the student's kernel first replays 10 steps of the "full" recipe from
+  parameters the judge's seed draws (:mod:`helpers.caption_replay`), and the judge compares
+  them with the reference's replay; a model that trains as the reference's is measured with
+  the reference's full run (``data/expected/caption_reference.npz``); any other trains the
+  full recipe (:func:`helpers.captioning.graded_params`) and sends its parameters. The judge
+  captions 1,000 new scenes from the parameters and scores them against those scenes'
+  reference captions.
 
 An LSTM may order its four gates otherwise than cs231n's i, f, o, g (its own step functions
 then fail their cells, but it trains as well): its parameters are read in the gate order, of
@@ -28,10 +32,11 @@ scenes no one had seen, that is, a trained model.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 
-from helpers import captioning
+from helpers import caption_replay, captioning
 from helpers.checks._compare import fresh_seed
 from helpers.data.captioning import MAX_LENGTH, decode_captions, fresh_scenes, load_captioning_data
 from helpers.rebuildable import beside, plain_numbers
@@ -52,6 +57,13 @@ OVERFIT_CAPTIONS = 50
 ORDER_SCENES = 100
 
 _QUIZ = {"rnn": "rnn_captioning", "lstm": "lstm_captioning"}
+_NAMES = {"rnn": "RNN", "lstm": "LSTM"}
+#: The reference's full runs of the "full" recipe: the trained parameters of each cell type
+#: ("rnn/W_embed", ...), and the digest of what they were made with ("measured_with").
+REFERENCE = Path(__file__).resolve().parents[2] / "data" / "expected" / "caption_reference.npz"
+#: What the stored runs depend on besides the solutions' answer cells: the recipe and solver,
+#: and the data generator. A change to any of them needs ``python tools/make_caption_reference.py``.
+INPUTS = ("helpers/captioning.py", "helpers/data/captioning.py")
 _PREAMBLE = ("import numpy as np\n"
              "from helpers.captioning import (CaptioningModelBase, affine_forward, affine_backward,\n"
              "                                temporal_affine_forward, temporal_affine_backward, sigmoid)\n")
@@ -144,11 +156,72 @@ def judged_overfit(model_class, cell_type):
                       "of them word for word"}
 
 
+def stored_params(cell_type):
+    """The parameters of the reference's full run of the "full" recipe (``cell_type``), as
+    made by ``tools/make_caption_reference.py``: {name: float64 array}."""
+    with np.load(REFERENCE) as data:
+        return {key.split("/", 1)[1]: data[key].astype(np.float64)
+                for key in data.files if key.startswith(f"{cell_type}/")}
+
+
+def inputs_digest(root=None):
+    """SHA-256 of :data:`INPUTS` and of both captioning solution notebooks' answer cells: the
+    stored full runs hold while it is the one recorded with them."""
+    import hashlib
+
+    import nbformat
+    root = Path(root) if root else REFERENCE.parents[2]
+    h = hashlib.sha256()
+    for name in INPUTS:
+        h.update(name.encode() + b"\0" + (root / name).read_bytes())
+    for quiz in sorted(_QUIZ.values()):
+        nb = nbformat.read(root / "solutions" / quiz / f"{quiz}.ipynb", as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+                h.update(cell.source.encode() + b"\0")
+    return h.hexdigest()
+
+
+def replay_verdict(model_class, cell_type, seed):
+    """(True, how) when ``model_class`` (the student's, a proxy under the judge) trains as
+    the reference over the replay of ``seed`` (:mod:`helpers.caption_replay`, run where the
+    class lives, checked here); else (False, why not)."""
+    reference = reference_namespace(_QUIZ[cell_type])["CaptioningRNN"]
+    want = caption_replay.replay(reference, cell_type, seed)
+    start = caption_replay.start_params({k: v.shape for k, v in want["params"].items()}, seed)
+    try:
+        got = beside(model_class, caption_replay.replay, cell_type, seed)
+    except Exception as err:  # noqa: BLE001 - any failure only means "train in full"
+        return False, f"the replay failed ({type(err).__name__}: {str(err)[:200]})"
+    if isinstance(got, dict) and isinstance(got.get("error"), str):
+        return False, f"the replay failed ({got['error'][:200]})"
+    distance = caption_replay.replays_differ(got, want, start)
+    if distance <= caption_replay.TOLERANCE:
+        return True, (f"{caption_replay.STEPS} replayed steps match the reference's (largest relative "
+                      f"difference {distance:.1e}, tolerance {caption_replay.TOLERANCE:g})")
+    if not np.isfinite(distance):
+        return False, "the replay differs from the reference's (other parameters, or not numbers)"
+    return False, (f"the replay differs from the reference's (largest relative difference "
+                   f"{distance:.2g} > {caption_replay.TOLERANCE:g})")
+
+
 def judged_bleu(model_class, cell_type):
-    """BLEU-4 on :data:`BLEU_SCENES` new scenes of the "full" recipe's model, trained from
-    ``model_class`` in the student's kernel; its parameters come back as data and the
-    captions and their score are computed here. Returns a float in [0, 1]."""
-    params = beside(model_class, captioning.graded_params, cell_type)
+    """BLEU-4 on :data:`BLEU_SCENES` new scenes of the "full" recipe's model; the captions and
+    their score are computed here. The model: when ``model_class`` replays as the reference
+    (:func:`replay_verdict`, on a seed drawn here), the reference's stored full run
+    (:func:`stored_params`); otherwise the recipe trained in full from ``model_class`` in the
+    student's kernel, its parameters sent back as data. Returns a float in [0, 1]."""
+    r = captioning.RECIPES["full"]
+    same, how = replay_verdict(model_class, cell_type, fresh_seed() % 2**31)
+    if same:
+        print(f"graded replay: your model trains exactly as the reference's: {how}. The recipe's full "
+              f"run ({r['num_iterations']} iterations of {r['batch_size']}, seed 0), made once with the "
+              "reference solution, is what the new scenes are captioned with")
+        params = stored_params(cell_type)
+    else:
+        print(f"graded replay: {how}; training the full recipe from your {_NAMES[cell_type]} instead "
+              f"({r['num_iterations']} iterations of {r['batch_size']}, seed 0)")
+        params = beside(model_class, captioning.graded_params, cell_type)
     model = _reference_model(cell_type, "full", params)
     scenes = fresh_scenes(fresh_seed() % 2**31, BLEU_SCENES)
     features = scenes["features"].astype(np.float64)

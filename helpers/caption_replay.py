@@ -1,0 +1,106 @@
+"""A short replay of the captioning recipe: does a submission's model train as the reference's?
+
+    from helpers.caption_replay import replay, replays_differ
+    got = replay(CaptioningRNN, "lstm", seed=123)     # {"params": {name: array}, "losses": (STEPS,)}
+    ref = replay(ReferenceCaptioningRNN, "lstm", seed=123)
+    replays_differ(got, ref, start_params(ref_shapes, 123))    # ~1e-7 for correct code; inf for other shapes
+
+The BLEU test of the captioning notebooks trains the "full" recipe
+(:data:`helpers.captioning.RECIPES`: 1,000 Adam steps of 100 captions) from the submission's
+``CaptioningRNN``: most of the CPU of grading ``lstm_captioning``. A model whose ``loss``
+returns the reference's loss and gradients takes the reference's steps from the same
+parameters; then the recipe's full run, made once with the reference solution
+(``data/expected/caption_reference.npz``), is what the BLEU test measures.
+
+:func:`replay` builds the model with the recipe's sizes, sets every parameter from a seed
+(:func:`start_params`, by the contract's names), takes :data:`STEPS` steps of the recipe's
+solver on minibatches the seed picks, and returns the parameters and losses. The judge
+compares them with the reference's (:func:`replays_differ`) relative to how far each of the
+reference's parameters moved. Another gate order, other parameter names or shapes, a wrong
+gradient: no replay, and the full recipe is trained as before. The replay never fails a
+submission by itself.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from helpers.rebuildable import plain_numbers
+
+#: Adam steps replayed (the full recipe takes 1,000).
+STEPS = 10
+#: Largest relative difference that still counts as the same training (see replays_differ).
+#: Measured in tests/test_caption_replay.py: correct code written other ways (the corpus'
+#: styles: loops, float64, in-place updates, other caches) differs by under 1e-4; every
+#: single mistake of the corpus by far more.
+TOLERANCE = 0.01
+
+
+def start_params(shapes, seed):
+    """Parameters for a model whose ``params`` have these shapes ({name: tuple}), from ``seed``.
+
+    Each is keyed by its name: a matrix from N(0, 1 / rows) (W_embed's rows, W_proj's
+    input features, ...), a vector from N(0, 0.1**2). Returns {name: float64 array}; the
+    same names, shapes and seed give the same values.
+    """
+    out = {}
+    for name, shape in shapes.items():
+        shape = tuple(int(d) for d in shape)
+        rng = np.random.default_rng([int(seed) % 2**32, zlib.crc32(str(name).encode()), len(shape)])
+        scale = 1 / np.sqrt(shape[0]) if len(shape) >= 2 else 0.1
+        out[str(name)] = rng.standard_normal(shape) * scale
+    return out
+
+
+def replay(model_class, cell_type, seed):
+    """:data:`STEPS` steps of the "full" recipe from parameters drawn from ``seed``.
+
+    Inputs:
+    - model_class: a CaptioningModelBase subclass (the notebook's CaptioningRNN).
+    - cell_type: 'rnn' or 'lstm'.
+    - seed: int; picks the starting parameters and the minibatches.
+    Returns {"params": {name: array} after the steps, "losses": (STEPS,) float64}, or
+    {"error": why} when the model cannot be built or stepped.
+    """
+    from helpers.captioning import RECIPES, CaptioningSolver, one_blas_thread
+    from helpers.data.captioning import load_captioning_data
+    r = RECIPES["full"]
+    data = load_captioning_data()
+    model = model_class(data["word_to_idx"], input_dim=data["train_features"].shape[1],
+                        wordvec_dim=r["wordvec_dim"], hidden_dim=r["hidden_dim"], cell_type=cell_type, seed=0)
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict) or not all(isinstance(v, np.ndarray) for v in params.values()):
+        return {"error": "the model has no params dict of arrays"}
+    start = start_params({k: v.shape for k, v in params.items()}, seed)
+    for name, value in params.items():
+        params[name] = start[str(name)].astype(value.dtype)      # the model keeps its own dtype
+    solver = CaptioningSolver(model, data, num_iterations=STEPS, batch_size=r["batch_size"],
+                              learning_rate=r["learning_rate"], lr_decay=r["lr_decay"],
+                              decay_every=r["decay_every"], seed=int(seed) % 2**32, progress=False)
+    with one_blas_thread():
+        for _ in range(STEPS):
+            solver.step()
+    return {"params": {str(k): np.asarray(v) for k, v in model.params.items()},
+            "losses": np.asarray(solver.loss_history, np.float64)}
+
+
+def replays_differ(got, ref, start):
+    """Largest relative difference of the replay ``got`` (data from anywhere: checked here)
+    from ``ref`` (:func:`replay`'s result for the reference): of each parameter, against how
+    far the reference's moved from ``start`` (:func:`start_params`), and of each step's loss.
+    inf when ``got`` is not a replay of the same parameter names and shapes."""
+    if not (isinstance(got, dict) and isinstance(got.get("params"), dict) and plain_numbers(got.get("losses"))):
+        return np.inf
+    params = got["params"]
+    if set(params) != set(ref["params"]) or got["losses"].shape != ref["losses"].shape \
+            or not np.all(np.isfinite(got["losses"])):
+        return np.inf
+    worst = float(np.max(np.abs(got["losses"] - ref["losses"]) / np.maximum(np.abs(ref["losses"]), 1e-12)))
+    for name, want in ref["params"].items():
+        value = params[name]
+        if not plain_numbers(value) or value.shape != want.shape or not np.all(np.isfinite(value)):
+            return np.inf
+        moved = max(float(np.linalg.norm(want - start[name])), 1e-12)
+        worst = max(worst, float(np.linalg.norm(value.astype(np.float64) - want)) / moved)
+    return worst
