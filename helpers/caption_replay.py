@@ -7,10 +7,11 @@
 
 The BLEU test of the captioning notebooks trains the "full" recipe
 (:data:`helpers.captioning.RECIPES`: 1,000 Adam steps of 100 captions) from the submission's
-``CaptioningRNN``: most of the CPU of grading ``lstm_captioning``. A model whose ``loss``
-returns the reference's loss and gradients takes the reference's steps from the same
-parameters; then the recipe's full run, made once with the reference solution
-(``data/expected/caption_reference.npz``), is what the BLEU test measures.
+``CaptioningRNN``, the overfitting test the "overfit" recipe (400 steps on 50 captions):
+most of the CPU of grading ``lstm_captioning``. A model whose ``loss`` returns the
+reference's loss and gradients takes the reference's steps from the same parameters; then
+the recipe's run made once with the reference solution (``data/expected/caption_reference.npz``)
+is what the test measures.
 
 :func:`replay` builds the model with the recipe's sizes, sets every parameter from a seed
 (:func:`start_params`, by the contract's names), takes :data:`STEPS` steps of the recipe's
@@ -53,20 +54,28 @@ def start_params(shapes, seed):
     return out
 
 
-def replay(model_class, cell_type, seed):
-    """:data:`STEPS` steps of the "full" recipe from parameters drawn from ``seed``.
+def replay(model_class, cell_type, seed, recipe="full", features=None, captions=None):
+    """:data:`STEPS` steps of a recipe from parameters drawn from ``seed``.
 
     Inputs:
     - model_class: a CaptioningModelBase subclass (the notebook's CaptioningRNN).
     - cell_type: 'rnn' or 'lstm'.
     - seed: int; picks the starting parameters and the minibatches.
+    - recipe: a key of :data:`helpers.captioning.RECIPES`: "full" steps on the training set,
+      "overfit" on the captions given: features (N, 512) float32, one image per caption, and
+      captions (N, 17) int32 word indices.
     Returns {"params": {name: array} after the steps, "losses": (STEPS,) float64}, or
     {"error": why} when the model cannot be built or stepped.
     """
     from helpers.captioning import RECIPES, CaptioningSolver, one_blas_thread
     from helpers.data.captioning import load_captioning_data
-    r = RECIPES["full"]
-    data = load_captioning_data()
+    r = RECIPES[recipe]
+    if recipe == "full":
+        data = load_captioning_data()
+    else:
+        features, captions = np.asarray(features, np.float32), np.asarray(captions, np.int32)
+        data = dict(load_captioning_data(max_train=0), train_features=features, train_captions=captions,
+                    train_image_idxs=np.arange(len(captions), dtype=np.int32))
     model = model_class(data["word_to_idx"], input_dim=data["train_features"].shape[1],
                         wordvec_dim=r["wordvec_dim"], hidden_dim=r["hidden_dim"], cell_type=cell_type, seed=0)
     params = getattr(model, "params", None)

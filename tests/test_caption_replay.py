@@ -127,3 +127,18 @@ def test_the_stored_runs_are_the_recipes_full_runs():
         bleus = [captioning.bleu4(judge._reference_model(cell_type, "full", p), load_captioning_data(), "val")
                  for p in (fresh, judge.stored_params(cell_type))]
         assert abs(bleus[0] - bleus[1]) <= 0.01, (quiz, bleus)
+
+
+@pytest.mark.parametrize("quiz", sorted(CELL_TYPES))
+def test_overfitting_replays_on_the_new_captions(quiz, capsys):
+    """The overfitting test replays its own recipe on the judge's 50 new captions: a correct
+    style is given the reference's stored run (on the notebook's 50 captions), a mistake that
+    trains otherwise trains the recipe on the new captions as before."""
+    cell_type = CELL_TYPES[quiz]
+    fit = judge.judged_overfit(InKernel(_student_class(quiz, sorted(REPLAYS[quiz])[-1])), cell_type)
+    with np.load(judge.REFERENCE) as data:
+        assert fit["loss"] == float(data[f"{cell_type}/overfit_loss"]) < 0.1 and fit["reproduced"] == 1.0
+    assert "graded replay on 50 new captions: your model trains exactly as the reference's" in fit["report"]
+    wrong = sorted(DIFFERS[quiz])[-1]
+    judge.judged_overfit(InKernel(_student_class(quiz, wrong)), cell_type)
+    assert "training the recipe on the 50 new captions instead" in capsys.readouterr().out

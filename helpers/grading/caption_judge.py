@@ -15,6 +15,10 @@ the solution notebook's model (``loss`` and ``sample``, run here) on new scenes 
   "overfit" recipe on them (:func:`helpers.captioning.overfit_params`); the loss of the
   returned parameters on those captions, computed here, must be < 0.3 (the reference's, over
   25 draws: RNN 0.02-0.08, LSTM 0.05-0.16, where the notebook's own 50 captions give < 0.1).
+  First the student's kernel replays 10 steps of that recipe on those captions from
+  parameters the judge's seed draws (:mod:`helpers.caption_replay`); a model that trains as
+  the reference's is given the reference's stored run on the notebook's 50 captions (loss
+  0.028 RNN, 0.072 LSTM) and trains nothing.
 - **BLEU-4**: the student's kernel first replays 10 steps of the "full" recipe from
   parameters the judge's seed draws (:mod:`helpers.caption_replay`), and the judge compares
   them with the reference's replay; a model that trains as the reference's is measured with
@@ -58,8 +62,10 @@ ORDER_SCENES = 100
 
 _QUIZ = {"rnn": "rnn_captioning", "lstm": "lstm_captioning"}
 _NAMES = {"rnn": "RNN", "lstm": "LSTM"}
-#: The reference's full runs of the "full" recipe: the trained parameters of each cell type
-#: ("rnn/W_embed", ...), and the digest of what they were made with ("measured_with").
+#: The reference's runs: the "full" recipe's trained parameters of each cell type
+#: ("rnn/params/W_embed", ...), the "overfit" recipe's loss and share of captions repeated on
+#: the notebook's 50 ("rnn/overfit_loss", "rnn/overfit_reproduced"), and the digest of what
+#: they were made with ("measured_with").
 REFERENCE = Path(__file__).resolve().parents[2] / "data" / "expected" / "caption_reference.npz"
 #: What the stored runs depend on besides the solutions' answer cells: the recipe and solver,
 #: and the data generator. A change to any of them needs ``python tools/make_caption_reference.py``.
@@ -139,10 +145,26 @@ def judged_overfit(model_class, cell_type):
     Returns {"loss": the loss of the trained parameters on the 50 captions (float),
     "reproduced": the share of the 50 captions their greedy captions repeat word for word,
     "report": both in a sentence}. Raises AssertionError when no parameters come back.
+    First the model replays a few steps of the recipe on those captions (:func:`replay_verdict`);
+    one that trains as the reference's is given the reference's stored run on the notebook's
+    50 captions (its loss and share) instead, and trains nothing.
     """
     scenes = fresh_scenes(fresh_seed() % 2**31, OVERFIT_CAPTIONS)
     features = scenes["features"].astype(np.float64)
     captions = scenes["captions"][:OVERFIT_CAPTIONS]           # the first caption of each scene
+    r = captioning.RECIPES["overfit"]
+    same, how = replay_verdict(model_class, cell_type, fresh_seed() % 2**31, "overfit",
+                               scenes["features"], captions)
+    if same:
+        with np.load(REFERENCE) as data:
+            loss, reproduced = float(data[f"{cell_type}/overfit_loss"]), float(data[f"{cell_type}/overfit_reproduced"])
+        return {"loss": loss, "reproduced": reproduced,
+                "report": f"graded replay on 50 new captions: your model trains exactly as the reference's: {how}. "
+                          f"The reference's run of the recipe ({r['num_iterations']} iterations of "
+                          f"{r['batch_size']}, seed 0) on the notebook's 50 captions, made once, is graded: "
+                          f"its loss on them is {loss:.4f} (target < 0.3) and its captions repeat "
+                          f"{100 * reproduced:.0f}% of them word for word"}
+    print(f"graded replay: {how}; training the recipe on the 50 new captions instead")
     params = beside(model_class, captioning.overfit_params, cell_type, scenes["features"], captions)
     loss, model = _best_order(_reference_model(cell_type, "overfit", params), features, captions)
     idx_to_word = load_captioning_data(max_train=0)["idx_to_word"]
@@ -160,8 +182,8 @@ def stored_params(cell_type):
     """The parameters of the reference's full run of the "full" recipe (``cell_type``), as
     made by ``tools/make_caption_reference.py``: {name: float64 array}."""
     with np.load(REFERENCE) as data:
-        return {key.split("/", 1)[1]: data[key].astype(np.float64)
-                for key in data.files if key.startswith(f"{cell_type}/")}
+        return {key.split("/", 2)[2]: data[key].astype(np.float64)
+                for key in data.files if key.startswith(f"{cell_type}/params/")}
 
 
 def inputs_digest(root=None):
@@ -182,15 +204,16 @@ def inputs_digest(root=None):
     return h.hexdigest()
 
 
-def replay_verdict(model_class, cell_type, seed):
+def replay_verdict(model_class, cell_type, seed, recipe="full", features=None, captions=None):
     """(True, how) when ``model_class`` (the student's, a proxy under the judge) trains as
     the reference over the replay of ``seed`` (:mod:`helpers.caption_replay`, run where the
-    class lives, checked here); else (False, why not)."""
+    class lives, checked here; ``recipe``, ``features``, ``captions`` as there); else (False,
+    why not)."""
     reference = reference_namespace(_QUIZ[cell_type])["CaptioningRNN"]
-    want = caption_replay.replay(reference, cell_type, seed)
+    want = caption_replay.replay(reference, cell_type, seed, recipe, features, captions)
     start = caption_replay.start_params({k: v.shape for k, v in want["params"].items()}, seed)
     try:
-        got = beside(model_class, caption_replay.replay, cell_type, seed)
+        got = beside(model_class, caption_replay.replay, cell_type, seed, recipe, features, captions)
     except Exception as err:  # noqa: BLE001 - any failure only means "train in full"
         return False, f"the replay failed ({type(err).__name__}: {str(err)[:200]})"
     if isinstance(got, dict) and isinstance(got.get("error"), str):
