@@ -64,8 +64,9 @@ def replay(model_class, cell_type, seed, recipe="full", features=None, captions=
     - recipe: a key of :data:`helpers.captioning.RECIPES`: "full" steps on the training set,
       "overfit" on the captions given: features (N, 512) float32, one image per caption, and
       captions (N, 17) int32 word indices.
-    Returns {"params": {name: array} after the steps, "losses": (STEPS,) float64}, or
-    {"error": why} when the model cannot be built or stepped.
+    Returns {"params": {name: array} after the steps, "losses": (STEPS,) float64, "init":
+    {name: [mean, std, max |value|] of the parameter the model made (:func:`init_differs`)}},
+    or {"error": why} when the model cannot be built or stepped.
     """
     from helpers.captioning import RECIPES, CaptioningSolver, one_blas_thread
     from helpers.data.captioning import load_captioning_data
@@ -81,6 +82,8 @@ def replay(model_class, cell_type, seed, recipe="full", features=None, captions=
     params = getattr(model, "params", None)
     if not isinstance(params, dict) or not all(isinstance(v, np.ndarray) for v in params.values()):
         return {"error": "the model has no params dict of arrays"}
+    init = {str(k): np.array([np.mean(v), np.std(v), np.max(np.abs(v), initial=0.0)], np.float64)
+            for k, v in params.items()}
     start = start_params({k: v.shape for k, v in params.items()}, seed)
     for name, value in params.items():
         params[name] = start[str(name)].astype(value.dtype)      # the model keeps its own dtype
@@ -91,7 +94,7 @@ def replay(model_class, cell_type, seed, recipe="full", features=None, captions=
         for _ in range(STEPS):
             solver.step()
     return {"params": {str(k): np.asarray(v) for k, v in model.params.items()},
-            "losses": np.asarray(solver.loss_history, np.float64)}
+            "losses": np.asarray(solver.loss_history, np.float64), "init": init}
 
 
 def replays_differ(got, ref, start):
@@ -113,3 +116,19 @@ def replays_differ(got, ref, start):
         moved = max(float(np.linalg.norm(want - start[name])), 1e-12)
         worst = max(worst, float(np.linalg.norm(value.astype(np.float64) - want)) / moved)
     return worst
+
+
+def init_differs(got, ref):
+    """None when the model of the replay ``got`` made its starting parameters as the
+    reference's does (the course's ``CaptioningModelBase``, seed 0: ``ref`` is :func:`replay`'s
+    result for the reference), else why not. The replay itself starts from drawn parameters,
+    the full run from the model's own: an ``__init__`` that sets them otherwise (zeros, another
+    scale) would replay perfectly and still train otherwise."""
+    init = got.get("init") if isinstance(got, dict) else None
+    if not isinstance(init, dict) or set(init) != set(ref["init"]):
+        return "no summary of the parameters it made"
+    for name, want in ref["init"].items():
+        value = init[name]
+        if not plain_numbers(value) or value.shape != want.shape or not np.allclose(value, want, rtol=1e-4, atol=1e-9):
+            return f"its starting {name} is not the one CaptioningModelBase makes (seed 0)"
+    return None

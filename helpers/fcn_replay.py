@@ -18,7 +18,9 @@ training batches the seed generates, and returns the losses and the logits of :d
 images the seed generates. :func:`replays_differ` compares two replays relative to how far
 the reference's logits moved in those steps. A network of other weight shapes (another
 architecture, or the same one whose weights Keras lists in another order) does not replay:
-its full recipe is trained, as before. The replay never fails a submission by itself.
+its full recipe is trained, as before; so is one whose own initializers differ from the
+reference's (:func:`init_differs`: the replay starts from drawn weights, the full run from
+the network's own). The replay never fails a submission by itself.
 """
 from __future__ import annotations
 
@@ -44,18 +46,16 @@ def initial_weights(shapes, seed):
     """Weights for a network whose ``get_weights()`` has these shapes, drawn from ``seed``.
 
     shapes: list of tuples. Returns a list of float32 arrays. A kernel (2 or more axes) is
-    drawn from N(0, 2 / fan_in) (fan_in: the product of all axes but the last), keyed by its
-    shape and by how many kernels of that shape come before it; a vector (a bias, batch
-    norm's scale, offset, moving mean or variance) from U(0.5, 1.5) keyed by its shape only,
-    so a variance stays positive. So the values do not depend on the order in which the code
-    made layers of other shapes, only on the shapes and ``seed``.
+    drawn from N(0, 2 / fan_in) (fan_in: the product of all axes but the last), a vector (a
+    bias, batch norm's scale, offset, moving mean or variance) from U(0.5, 1.5), so a
+    variance stays positive; each keyed by its shape only. So the values do not depend on
+    the order in which the code made its layers, only on the shapes and ``seed`` (tensors of
+    one shape start equal: in this network they are in different places, never symmetric).
     """
-    out, seen = [], {}
+    out = []
     for shape in shapes:
         shape = tuple(int(d) for d in shape)
-        nth = seen.get(shape, 0) if len(shape) >= 2 else 0
-        seen[shape] = nth + 1
-        rng = np.random.default_rng([int(seed) % 2**32, 7, len(shape), *shape, nth])
+        rng = np.random.default_rng([int(seed) % 2**32, 7, len(shape), *shape])
         if len(shape) >= 2:
             fan_in = max(1, int(np.prod(shape[:-1])))
             out.append((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32))
@@ -89,8 +89,9 @@ def replay(build_fcn, skips, seed, num_classes=None):
 
     Returns a dict: ``shapes`` (list of lists: the network's weight shapes), and, when the
     network could be built and stepped, ``losses`` (STEPS,) float64, the loss of each step,
-    and ``logits`` (IMAGES, 64, 64, K) float32 after the steps (inference mode); otherwise
-    ``error``, a string saying why.
+    ``logits`` (IMAGES, 64, 64, K) float32 after the steps (inference mode), and ``init``
+    (len(shapes), 2) float64, the mean and standard deviation of each weight as the network
+    made it (its initializers: :func:`init_differs`); otherwise ``error``, a string saying why.
     """
     import keras
 
@@ -102,12 +103,14 @@ def replay(build_fcn, skips, seed, num_classes=None):
         return {"shapes": [], "error": f"build_fcn returned {type(model).__name__}, not a keras.Model"}
     x, y, images = replay_data(seed)
     model(images[:1], training=False)        # a subclassed model makes its weights on its first call
-    shapes = [list(map(int, w.shape)) for w in model.get_weights()]
+    own = model.get_weights()
+    shapes = [list(map(int, w.shape)) for w in own]
+    init = np.array([[float(np.mean(w)), float(np.std(w))] for w in own], np.float64).reshape(-1, 2)
     model.set_weights(initial_weights(shapes, seed))
     compile_fcn(model, run_eagerly=True)     # a few steps: tracing the graph would cost more
     losses = [float(np.asarray(model.train_on_batch(xb, yb)).reshape(-1)[0]) for xb, yb in zip(x, y)]
     logits = np.asarray(model(images, training=False), np.float32)
-    return {"shapes": shapes, "losses": np.asarray(losses, np.float64), "logits": logits}
+    return {"shapes": shapes, "losses": np.asarray(losses, np.float64), "logits": logits, "init": init}
 
 
 def start_logits(build_fcn, skips, seed, num_classes=None):
@@ -140,3 +143,37 @@ def replays_differ(got, ref, start):
     moved = max(float(np.linalg.norm(want - start)), 1e-12)
     losses = np.abs(got["losses"] - ref["losses"]) / np.maximum(np.abs(ref["losses"]), 1e-12)
     return max(float(np.linalg.norm(logits - want)) / moved, float(losses.max()))
+
+
+def init_differs(got, ref):
+    """None when the network of the replay ``got`` made its weights as the reference's
+    network does (``ref``: :func:`replay`'s result for it), else why not.
+
+    The replay itself starts every network from the same drawn weights, so a wrong
+    initializer (zeros, ones, a zero batch-norm scale) would replay perfectly and still train
+    badly in the full run. Compared per shape, as distributions: a weight the reference makes
+    constant (biases, batch norm's vectors) must be that constant; any other must have a
+    standard deviation within 30% of the reference's and a mean within 5 standard errors of
+    it (Glorot's uniform and normal alike pass; He's scale or zeros do not).
+    """
+    init = got.get("init") if isinstance(got, dict) else None
+    if not plain_numbers(init) or init.shape != (len(ref["shapes"]), 2) or not np.all(np.isfinite(init)):
+        return "no summary of the weights it made"
+
+    def by_shape(shapes, stats):
+        groups = {}
+        for shape, stat in zip(shapes, np.asarray(stats, np.float64)):
+            groups.setdefault(tuple(shape), []).append(tuple(stat))
+        return {k: sorted(v) for k, v in groups.items()}
+    mine, want = by_shape(got["shapes"], init), by_shape(ref["shapes"], ref["init"])
+    for shape, stats in want.items():
+        n = max(1, int(np.prod(shape)))
+        for (mean, std), (ref_mean, ref_std) in zip(mine.get(shape, []), stats):
+            if ref_std == 0:
+                ok = std <= 1e-6 and abs(mean - ref_mean) <= 1e-6
+            else:
+                ok = abs(std / ref_std - 1) <= 0.3 and abs(mean - ref_mean) <= 5 * ref_std / np.sqrt(n)
+            if not ok:
+                return (f"a weight of shape {shape} starts with mean {mean:.3g} and standard deviation "
+                        f"{std:.3g}; the reference's with {ref_mean:.3g} and {ref_std:.3g}")
+    return None

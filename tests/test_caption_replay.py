@@ -53,6 +53,33 @@ def test_correct_training_replays_as_the_reference(references, quiz, case):
     want, start = references[quiz]
     got = caption_replay.replay(_student_class(quiz, case), CELL_TYPES[quiz], SEED)
     assert caption_replay.replays_differ(got, want, start) < 1e-3
+    assert caption_replay.init_differs(got, want) is None
+
+
+def test_a_model_that_starts_otherwise_trains_in_full(references):
+    """The replay starts from drawn parameters, so a model whose own __init__ sets its
+    parameters otherwise (zeros, cs231n's np.random draws) replays exactly, but is not graded
+    as the reference's run: its full run starts elsewhere."""
+    want, start = references["rnn_captioning"]
+    base = _student_class("rnn_captioning")
+
+    class ZeroStart(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.params = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    class NumpyGlobalDraws(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.params["W_vocab"] = (np.random.randn(*self.params["W_vocab"].shape)
+                                      / np.sqrt(self.params["W_vocab"].shape[0])).astype(np.float32)
+    for cls in (ZeroStart, NumpyGlobalDraws):
+        got = caption_replay.replay(cls, "rnn", SEED)
+        assert caption_replay.replays_differ(got, want, start) < 1e-3
+        assert caption_replay.init_differs(got, want)
+        same, why = judge.replay_verdict(cls, "rnn", SEED)
+        assert not same and "starts otherwise" in why, why
+    assert caption_replay.init_differs({**got, "init": {k: v.tolist() for k, v in got["init"].items()}}, want)
 
 
 @pytest.mark.parametrize("quiz, case", sorted((q, c) for q, cases in DIFFERS.items() for c in cases))
@@ -85,6 +112,12 @@ def test_start_params_are_keyed_by_name_and_seed():
     b = caption_replay.start_params({"b": (8,), "Wx": (4, 8)}, 1)
     c = caption_replay.start_params({"Wx": (4, 8), "b": (8,)}, 2)
     assert all(np.array_equal(a[k], b[k]) for k in a) and not np.array_equal(a["Wx"], c["Wx"])
+
+
+def test_stale_stored_runs_are_not_used(monkeypatch):
+    monkeypatch.setitem(judge._CACHE, "holds", False)
+    same, why = judge.replay_verdict(_student_class("rnn_captioning"), "rnn", SEED)
+    assert not same and "stored runs were made with other files" in why
 
 
 def test_the_stored_runs_were_made_with_these_files():

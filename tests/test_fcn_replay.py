@@ -57,16 +57,22 @@ def network(variant="reference"):
     return build_fcn
 
 
-def subclassed(num_classes, skips=True):
-    """Correct: the same network as a subclassed keras.Model (weights made on its first call)."""
+def subclassed(num_classes, skips=True, reverse=False, **init):
+    """Correct: the same network as a subclassed keras.Model (weights made on its first call;
+    ``reverse``: its upsampling layers made last to first). ``init``: initializers of its
+    3x3 convolutions' kernels and of batch norm's scale (mistakes)."""
     class FCN(keras.Model):
         def __init__(self):
             super().__init__()
-            self.convs = [L.Conv2D(f, 3, padding="same", use_bias=False) for f in (16, 32, 64, 64)]
-            self.norms = [L.BatchNormalization(momentum=0.9) for _ in range(4)]
+            self.convs = [L.Conv2D(f, 3, padding="same", use_bias=False,
+                                   kernel_initializer=init.get("kernel", "glorot_uniform")) for f in (16, 32, 64, 64)]
+            self.norms = [L.BatchNormalization(momentum=0.9, gamma_initializer=init.get("gamma", "ones"))
+                          for _ in range(4)]
             self.pool, self.relu = L.MaxPooling2D(), L.ReLU()
             self.score = L.Conv2D(num_classes, 1)
             self.ups = [L.Conv2DTranspose(num_classes, 4, strides=2, padding="same") for _ in range(3)]
+            if reverse:
+                self.ups = self.ups[::-1]
             self.skip2, self.skip1 = L.Conv2D(num_classes, 1), L.Conv2D(num_classes, 1)
 
         def block(self, i, x, training):
@@ -89,7 +95,12 @@ def subclassed(num_classes, skips=True):
 #: Correct ways to write the network: each replays as the reference's.
 CORRECT = {"the solution's own code": None, "skip convolutions made first": network("skip_convs_first"),
            "skips added with +": network("plus"), "Add's inputs swapped": network("add_swapped"),
-           "a subclassed model": subclassed}
+           "a subclassed model": subclassed,
+           "upsampling layers made last to first": lambda k, skips=True: subclassed(k, skips, reverse=True),
+           "Glorot normal kernels": lambda k, skips=True: subclassed(k, skips, kernel="glorot_normal")}
+#: Initializers that would replay perfectly (the replay sets the weights) but train badly.
+WRONG_INIT = {"zero kernels": dict(kernel="zeros"), "kernels of ones": dict(kernel="ones"),
+              "batch norm's scale zero": dict(gamma="zeros"), "He's scale": dict(kernel="he_normal")}
 #: Mistakes that keep the network's shape: each replays far from the reference's.
 MISTAKES = ["relu_scores", "softmax_out", "skip_subtracted", "bn_momentum", "frozen_first_conv"]
 #: Mistakes or other architectures with other weights: no replay at all (infinitely far).
@@ -107,13 +118,30 @@ def test_correct_networks_replay_as_the_reference(reference, name):
     build, want, start = reference
     got = fcn_replay.replay(CORRECT[name] or build, True, SEED)
     assert fcn_replay.replays_differ(got, want, start) < 1e-4
+    assert fcn_replay.init_differs(got, want) is None
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_INIT))
+def test_networks_that_make_their_weights_otherwise_train_in_full(reference, name):
+    """The replay starts from drawn weights, so these replay exactly; their own initializers
+    (zeros, ones, a zero batch-norm scale: measured in full, IoU 0.216 with skips) would train
+    otherwise, so they are not graded as the reference's run."""
+    build, want, start = reference
+    wrong = lambda k, skips=True: subclassed(k, skips, **WRONG_INIT[name])     # noqa: E731
+    got = fcn_replay.replay(wrong, True, SEED)
+    assert fcn_replay.replays_differ(got, want, start) < 1e-4
+    assert "starts with mean" in fcn_replay.init_differs(got, want)
+    same, why = fcn_judge.replay_verdict(wrong, True, SEED)
+    assert not same and "makes its weights otherwise" in why
+    for forged in (None, {**got, "init": got["init"][:3]}, {**got, "init": got["init"].tolist()}):
+        assert fcn_replay.init_differs(forged or {}, want)
 
 
 @pytest.mark.parametrize("variant", MISTAKES)
 def test_mistakes_replay_far_from_the_reference(reference, variant):
     _, want, start = reference
     distance = fcn_replay.replays_differ(fcn_replay.replay(network(variant), True, SEED), want, start)
-    assert 5 * fcn_replay.TOLERANCE < distance < np.inf, distance
+    assert 3 * fcn_replay.TOLERANCE < distance < np.inf, distance
 
 
 @pytest.mark.parametrize("variant", OTHER_SHAPES)
@@ -141,12 +169,12 @@ def test_only_data_counts_as_a_replay(reference):
     assert fcn_replay.replays_differ(dict(want, logits=start.astype(np.float32)), want, start) > 0.5
 
 
-def test_initial_weights_depend_on_shapes_and_seed_not_on_the_order_of_other_shapes():
+def test_initial_weights_depend_on_shapes_and_seed_not_on_the_order():
     a = fcn_replay.initial_weights([(3, 3, 3, 16), (16,), (1, 1, 16, 4), (4,), (1, 1, 16, 4)], 5)
     b = fcn_replay.initial_weights([(1, 1, 16, 4), (4,), (16,), (3, 3, 3, 16), (1, 1, 16, 4)], 5)
     assert np.array_equal(a[0], b[3]) and np.array_equal(a[2], b[0]) and np.array_equal(a[4], b[4])
     assert np.array_equal(a[1], b[2]) and np.all(a[1] > 0)
-    assert not np.array_equal(a[2], a[4])                  # the second kernel of a shape is another
+    assert np.array_equal(a[2], a[4]) and not np.array_equal(a[0][..., :4], a[2][..., :4])
     c = fcn_replay.initial_weights([(3, 3, 3, 16)], 6)
     assert not np.array_equal(a[0], c[0])
 
@@ -162,6 +190,18 @@ def test_the_stored_runs_were_made_with_these_files():
     # the stored weights fit the solution's network
     for skips in (True, False):
         assert isinstance(fcn_judge.stored_model(skips), keras.Model)
+
+
+def test_stale_stored_runs_are_not_used(monkeypatch):
+    """Stored runs made with other files (the solution or the recipe changed since): no
+    replay, every network trains in full; a grader that cannot replay trains in full too."""
+    monkeypatch.setitem(fcn_judge._CACHE, "holds", False)
+    same, why = fcn_judge.replay_verdict(fcn_judge.reference_build_fcn(), True, SEED)
+    assert not same and "stored runs were made with other files" in why
+    monkeypatch.setitem(fcn_judge._CACHE, "holds", True)
+    monkeypatch.setattr(fcn_judge, "reference_build_fcn", lambda: 1 / 0)
+    same, why = fcn_judge.replay_verdict(network(), True, SEED)
+    assert not same and "could not replay the reference (ZeroDivisionError" in why
 
 
 def test_judged_models_grade_a_replayed_network_as_the_stored_run(capsys):

@@ -178,6 +178,14 @@ def judged_overfit(model_class, cell_type):
                       "of them word for word"}
 
 
+def stored_runs_hold():
+    """Whether ``data/expected/caption_reference.npz`` was made with today's files (its digest)."""
+    if "holds" not in _CACHE:
+        with np.load(REFERENCE) as data:
+            _CACHE["holds"] = str(data["measured_with"]) == inputs_digest()
+    return _CACHE["holds"]
+
+
 def stored_params(cell_type):
     """The parameters of the reference's full run of the "full" recipe (``cell_type``), as
     made by ``tools/make_caption_reference.py``: {name: float64 array}."""
@@ -209,9 +217,14 @@ def replay_verdict(model_class, cell_type, seed, recipe="full", features=None, c
     the reference over the replay of ``seed`` (:mod:`helpers.caption_replay`, run where the
     class lives, checked here; ``recipe``, ``features``, ``captions`` as there); else (False,
     why not)."""
-    reference = reference_namespace(_QUIZ[cell_type])["CaptioningRNN"]
-    want = caption_replay.replay(reference, cell_type, seed, recipe, features, captions)
-    start = caption_replay.start_params({k: v.shape for k, v in want["params"].items()}, seed)
+    try:
+        if not stored_runs_hold():
+            return False, "the grader's stored runs were made with other files (no replay)"
+        reference = reference_namespace(_QUIZ[cell_type])["CaptioningRNN"]
+        want = caption_replay.replay(reference, cell_type, seed, recipe, features, captions)
+        start = caption_replay.start_params({k: v.shape for k, v in want["params"].items()}, seed)
+    except Exception as err:  # noqa: BLE001 - the grader's side: never a lost point, a full run
+        return False, f"the grader could not replay the reference ({type(err).__name__}: {str(err)[:200]})"
     try:
         got = beside(model_class, caption_replay.replay, cell_type, seed, recipe, features, captions)
     except Exception as err:  # noqa: BLE001 - any failure only means "train in full"
@@ -220,8 +233,13 @@ def replay_verdict(model_class, cell_type, seed, recipe="full", features=None, c
         return False, f"the replay failed ({got['error'][:200]})"
     distance = caption_replay.replays_differ(got, want, start)
     if distance <= caption_replay.TOLERANCE:
+        why = caption_replay.init_differs(got, want)
+        if why:
+            return False, (f"{caption_replay.STEPS} replayed steps match the reference's, but the model "
+                           f"starts otherwise ({why})")
         return True, (f"{caption_replay.STEPS} replayed steps match the reference's (largest relative "
-                      f"difference {distance:.1e}, tolerance {caption_replay.TOLERANCE:g})")
+                      f"difference {distance:.1e}, tolerance {caption_replay.TOLERANCE:g}), and it starts "
+                      "from the course's parameters")
     if not np.isfinite(distance):
         return False, "the replay differs from the reference's (other parameters, or not numbers)"
     return False, (f"the replay differs from the reference's (largest relative difference "

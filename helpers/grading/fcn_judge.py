@@ -83,6 +83,14 @@ def inputs_digest(root=None):
     return h.hexdigest()
 
 
+def stored_runs_hold():
+    """Whether ``data/expected/fcn_reference.npz`` was made with today's files (its digest)."""
+    if "holds" not in _CACHE:
+        with np.load(REFERENCE) as data:
+            _CACHE["holds"] = str(data["measured_with"]) == inputs_digest()
+    return _CACHE["holds"]
+
+
 def stored_model(skips):
     """The solution's network holding the weights of the reference's full run (``skips``)."""
     build_fcn = reference_build_fcn()
@@ -97,9 +105,14 @@ def replay_verdict(build_fcn, skips, seed):
     """(True, how) when the network ``build_fcn`` makes trains as the reference's over the
     replay of ``seed``; else (False, why not). ``build_fcn`` may be a proxy (the student's
     kernel then replays, and its answer is checked here)."""
-    reference = reference_build_fcn()
-    want = fcn_replay.replay(reference, skips, seed)
-    start = fcn_replay.start_logits(reference, skips, seed)
+    try:
+        if not stored_runs_hold():
+            return False, "the grader's stored runs were made with other files (no replay)"
+        reference = reference_build_fcn()
+        want = fcn_replay.replay(reference, skips, seed)
+        start = fcn_replay.start_logits(reference, skips, seed)
+    except Exception as err:  # noqa: BLE001 - the grader's side: never a lost point, a full run
+        return False, f"the grader could not replay the reference ({type(err).__name__}: {str(err)[:200]})"
     try:
         got = beside(build_fcn, fcn_replay.replay, skips, seed)
     except Exception as err:  # noqa: BLE001 - any failure only means "train in full"
@@ -108,8 +121,13 @@ def replay_verdict(build_fcn, skips, seed):
         return False, f"the replay failed ({got['error'][:200]})"
     distance = fcn_replay.replays_differ(got, want, start)
     if distance <= fcn_replay.TOLERANCE:
+        why = fcn_replay.init_differs(got, want)
+        if why:
+            return False, (f"{fcn_replay.STEPS} replayed steps match the reference's, but the network "
+                           f"makes its weights otherwise ({why})")
         return True, (f"{fcn_replay.STEPS} replayed steps match the reference's (largest relative "
-                      f"difference {distance:.1e}, tolerance {fcn_replay.TOLERANCE:g})")
+                      f"difference {distance:.1e}, tolerance {fcn_replay.TOLERANCE:g}), and its weights "
+                      "start as the reference's do")
     if not np.isfinite(distance):
         return False, "the replay differs from the reference's (other weight shapes: another architecture)"
     return False, (f"the replay differs from the reference's (largest relative difference "
@@ -131,7 +149,11 @@ def judged_models(build_fcn):
         t0 = time.perf_counter()
         same, how = replay_verdict(build_fcn, skips, seed)
         if same:
-            models[skips] = stored_model(skips)
+            try:
+                models[skips] = stored_model(skips)
+            except Exception as err:  # noqa: BLE001 - the grader's side: a full run instead
+                same, how = False, f"the grader could not load its stored run ({type(err).__name__}: {err})"
+        if same:
             print(f"skips={skips!s:5}: graded replay: your network trains exactly as the reference's: {how}. "
                   f"The recipe's full run ({recipe['epochs']} epochs of {recipe['num_train']} images, "
                   f"seed {recipe['seed']}), made once with the reference solution, is graded "
