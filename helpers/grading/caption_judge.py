@@ -46,6 +46,7 @@ from helpers.data.captioning import MAX_LENGTH, decode_captions, fresh_scenes, l
 from helpers.rebuildable import beside, plain_numbers
 
 from .course import SOLUTIONS
+from . import replays
 
 #: New scenes the BLEU-4 is measured on (the notebook's validation split has 500). Measured
 #: on the reference: RNN 0.609 on the validation split, 0.613-0.619 on five sets of 500 new
@@ -181,8 +182,7 @@ def judged_overfit(model_class, cell_type):
 def stored_runs_hold():
     """Whether ``data/expected/caption_reference.npz`` was made with today's files (its digest)."""
     if "holds" not in _CACHE:
-        with np.load(REFERENCE) as data:
-            _CACHE["holds"] = str(data["measured_with"]) == inputs_digest()
+        _CACHE["holds"] = replays.recorded_digest(REFERENCE) == inputs_digest()
     return _CACHE["holds"]
 
 
@@ -197,19 +197,14 @@ def stored_params(cell_type):
 def inputs_digest(root=None):
     """SHA-256 of :data:`INPUTS` and of both captioning solution notebooks' answer cells: the
     stored full runs hold while it is the one recorded with them."""
-    import hashlib
-
     import nbformat
     root = Path(root) if root else REFERENCE.parents[2]
-    h = hashlib.sha256()
-    for name in INPUTS:
-        h.update(name.encode() + b"\0" + (root / name).read_bytes())
+    sources = []
     for quiz in sorted(_QUIZ.values()):
         nb = nbformat.read(root / "solutions" / quiz / f"{quiz}.ipynb", as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-                h.update(cell.source.encode() + b"\0")
-    return h.hexdigest()
+        sources += [c.source for c in nb.cells
+                    if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    return replays.inputs_digest(root, INPUTS, sources)
 
 
 def replay_verdict(model_class, cell_type, seed, recipe="full", features=None, captions=None):
@@ -217,33 +212,18 @@ def replay_verdict(model_class, cell_type, seed, recipe="full", features=None, c
     the reference over the replay of ``seed`` (:mod:`helpers.caption_replay`, run where the
     class lives, checked here; ``recipe``, ``features``, ``captions`` as there); else (False,
     why not)."""
-    try:
+    def reference():
         if not stored_runs_hold():
-            return False, "the grader's stored runs were made with other files (no replay)"
-        reference = reference_namespace(_QUIZ[cell_type])["CaptioningRNN"]
-        want = caption_replay.replay(reference, cell_type, seed, recipe, features, captions)
-        start = caption_replay.start_params({k: v.shape for k, v in want["params"].items()}, seed)
-    except Exception as err:  # noqa: BLE001 - the grader's side: never a lost point, a full run
-        return False, f"the grader could not replay the reference ({type(err).__name__}: {str(err)[:200]})"
-    try:
-        got = beside(model_class, caption_replay.replay, cell_type, seed, recipe, features, captions)
-    except Exception as err:  # noqa: BLE001 - any failure only means "train in full"
-        return False, f"the replay failed ({type(err).__name__}: {str(err)[:200]})"
-    if isinstance(got, dict) and isinstance(got.get("error"), str):
-        return False, f"the replay failed ({got['error'][:200]})"
-    distance = caption_replay.replays_differ(got, want, start)
-    if distance <= caption_replay.TOLERANCE:
-        why = caption_replay.init_differs(got, want)
-        if why:
-            return False, (f"{caption_replay.STEPS} replayed steps match the reference's, but the model "
-                           f"starts otherwise ({why})")
-        return True, (f"{caption_replay.STEPS} replayed steps match the reference's (largest relative "
-                      f"difference {distance:.1e}, tolerance {caption_replay.TOLERANCE:g}), and it starts "
-                      "from the course's parameters")
-    if not np.isfinite(distance):
-        return False, "the replay differs from the reference's (other parameters, or not numbers)"
-    return False, (f"the replay differs from the reference's (largest relative difference "
-                   f"{distance:.2g} > {caption_replay.TOLERANCE:g})")
+            raise RuntimeError("its stored runs were made with other files")
+        cls = reference_namespace(_QUIZ[cell_type])["CaptioningRNN"]
+        want = caption_replay.replay(cls, cell_type, seed, recipe, features, captions)
+        return want, caption_replay.start_params({k: v.shape for k, v in want["params"].items()}, seed)
+    def submission():
+        return beside(model_class, caption_replay.replay, cell_type, seed, recipe, features, captions)
+    return replays.replay_verdict(reference, submission,
+                                  differ=caption_replay.replays_differ, starts_differ=caption_replay.init_differs,
+                                  steps=caption_replay.STEPS, tolerance=caption_replay.TOLERANCE,
+                                  other_shapes="other parameters, or not numbers")
 
 
 def judged_bleu(model_class, cell_type):

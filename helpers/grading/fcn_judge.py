@@ -25,7 +25,6 @@ computes, step by step: that is, without a correct network.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from helpers.data import segmentation
 from helpers.rebuildable import beside
 
 from .course import SOLUTIONS
+from . import replays
 
 SOLUTION = SOLUTIONS / "upsampling_fcn" / "upsampling_fcn.ipynb"
 #: The reference's full runs of the recipe: per network, its trained weights (in the order of
@@ -72,22 +72,16 @@ def inputs_digest(root=None):
     the stored runs hold while it is the one recorded with them."""
     import nbformat
     root = Path(root) if root else REFERENCE.parents[2]
-    h = hashlib.sha256()
-    for name in INPUTS:
-        h.update(name.encode() + b"\0" + (root / name).read_bytes())
     nb = nbformat.read(root / SOLUTION.relative_to(SOLUTIONS.parent), as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and (gid == "upsampling_fcn_fcn_impl" or _is_reference_cell(cell)):
-            h.update(cell.source.encode() + b"\0")
-    return h.hexdigest()
+    return replays.inputs_digest(root, INPUTS, [
+        c.source for c in nb.cells if c.cell_type == "code" and (
+            c.metadata.get("nbgrader", {}).get("grade_id") == "upsampling_fcn_fcn_impl" or _is_reference_cell(c))])
 
 
 def stored_runs_hold():
     """Whether ``data/expected/fcn_reference.npz`` was made with today's files (its digest)."""
     if "holds" not in _CACHE:
-        with np.load(REFERENCE) as data:
-            _CACHE["holds"] = str(data["measured_with"]) == inputs_digest()
+        _CACHE["holds"] = replays.recorded_digest(REFERENCE) == inputs_digest()
     return _CACHE["holds"]
 
 
@@ -105,33 +99,15 @@ def replay_verdict(build_fcn, skips, seed):
     """(True, how) when the network ``build_fcn`` makes trains as the reference's over the
     replay of ``seed``; else (False, why not). ``build_fcn`` may be a proxy (the student's
     kernel then replays, and its answer is checked here)."""
-    try:
+    def reference():
         if not stored_runs_hold():
-            return False, "the grader's stored runs were made with other files (no replay)"
-        reference = reference_build_fcn()
-        want = fcn_replay.replay(reference, skips, seed)
-        start = fcn_replay.start_logits(reference, skips, seed)
-    except Exception as err:  # noqa: BLE001 - the grader's side: never a lost point, a full run
-        return False, f"the grader could not replay the reference ({type(err).__name__}: {str(err)[:200]})"
-    try:
-        got = beside(build_fcn, fcn_replay.replay, skips, seed)
-    except Exception as err:  # noqa: BLE001 - any failure only means "train in full"
-        return False, f"the replay failed ({type(err).__name__}: {str(err)[:200]})"
-    if isinstance(got, dict) and isinstance(got.get("error"), str):
-        return False, f"the replay failed ({got['error'][:200]})"
-    distance = fcn_replay.replays_differ(got, want, start)
-    if distance <= fcn_replay.TOLERANCE:
-        why = fcn_replay.init_differs(got, want)
-        if why:
-            return False, (f"{fcn_replay.STEPS} replayed steps match the reference's, but the network "
-                           f"makes its weights otherwise ({why})")
-        return True, (f"{fcn_replay.STEPS} replayed steps match the reference's (largest relative "
-                      f"difference {distance:.1e}, tolerance {fcn_replay.TOLERANCE:g}), and its weights "
-                      "start as the reference's do")
-    if not np.isfinite(distance):
-        return False, "the replay differs from the reference's (other weight shapes: another architecture)"
-    return False, (f"the replay differs from the reference's (largest relative difference "
-                   f"{distance:.2g} > {fcn_replay.TOLERANCE:g})")
+            raise RuntimeError("its stored runs were made with other files")
+        build = reference_build_fcn()
+        return fcn_replay.replay(build, skips, seed), fcn_replay.start_logits(build, skips, seed)
+    return replays.replay_verdict(reference, lambda: beside(build_fcn, fcn_replay.replay, skips, seed),
+                                  differ=fcn_replay.replays_differ, starts_differ=fcn_replay.init_differs,
+                                  steps=fcn_replay.STEPS, tolerance=fcn_replay.TOLERANCE,
+                                  other_shapes="other weight shapes: another architecture")
 
 
 def judged_models(build_fcn):
