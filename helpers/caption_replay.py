@@ -10,7 +10,7 @@ The BLEU test of the captioning notebooks trains the "full" recipe
 ``CaptioningRNN``, the overfitting test the "overfit" recipe (400 steps on 50 captions):
 most of the CPU of grading ``lstm_captioning``. A model whose ``loss`` returns the
 reference's loss and gradients takes the reference's steps from the same parameters; then
-the recipe's run made once with the reference solution (``data/expected/caption_reference.npz``)
+the recipe's run made once with the reference solution (``helpers/grading/stored/caption_reference.npz``)
 is what the test measures.
 
 :func:`replay` builds the model with the recipe's sizes, sets every parameter from a seed
@@ -31,6 +31,12 @@ from helpers.rebuildable import plain_numbers
 
 #: Adam steps replayed (the full recipe takes 1,000).
 STEPS = 10
+#: The scale of the parameters at which the replay also compares one minibatch's loss and
+#: gradients: pre-activations then reach a few hundred, beyond a trained model's (an LSTM's
+#: gate pre-activations reach about 140 after the "full" recipe, an RNN's about 55), so a
+#: sigmoid or tanh written with an exp that overflows in float32 shows there (nan), as it
+#: would in a full run; float64 and the stable formulas do not overflow.
+LARGE = 10.0
 #: Largest relative difference that still counts as the same training (see replays_differ).
 #: Measured in tests/test_caption_replay.py: correct code written other ways (the corpus'
 #: styles: loops, float64, in-place updates, other caches) differs by under 1e-4; every
@@ -65,8 +71,9 @@ def replay(model_class, cell_type, seed, recipe="full", features=None, captions=
       "overfit" on the captions given: features (N, 512) float32, one image per caption, and
       captions (N, 17) int32 word indices.
     Returns {"params": {name: array} after the steps, "losses": (STEPS,) float64, "init":
-    {name: [mean, std, max |value|] of the parameter the model made (:func:`init_differs`)}},
-    or {"error": why} when the model cannot be built or stepped.
+    {name: [mean, std, max |value|] of the parameter the model made (:func:`init_differs`)},
+    "large": one minibatch's loss and gradients at large parameters (:data:`LARGE`)}, or
+    {"error": why} when the model cannot be built or stepped.
     """
     from helpers.captioning import RECIPES, CaptioningSolver, one_blas_thread
     from helpers.data.captioning import load_captioning_data
@@ -93,15 +100,34 @@ def replay(model_class, cell_type, seed, recipe="full", features=None, captions=
     with one_blas_thread():
         for _ in range(STEPS):
             solver.step()
-    return {"params": {str(k): np.asarray(v) for k, v in model.params.items()},
-            "losses": np.asarray(solver.loss_history, np.float64), "init": init}
+        after = {str(k): np.asarray(v).copy() for k, v in model.params.items()}
+        large = _large_gradients(model, data, r["batch_size"], seed)
+    return {"params": after, "losses": np.asarray(solver.loss_history, np.float64), "init": init,
+            "large": large}
+
+
+def _large_gradients(model, data, batch_size, seed):
+    """The loss and gradients of one minibatch at parameters :data:`LARGE` times those of
+    :func:`start_params` (another draw): activations larger than a trained model's, where a
+    formula that overflows in float32 gives inf or nan. {"loss": (1,), "grads": {name: array}}."""
+    from helpers.data.captioning import sample_coco_minibatch
+    big = start_params({k: v.shape for k, v in model.params.items()}, int(seed) + 1)
+    for name, value in model.params.items():
+        model.params[name] = (big[str(name)] * LARGE).astype(value.dtype)
+    rng = np.random.default_rng([int(seed) % 2**32, 13])
+    captions, features, _ = sample_coco_minibatch(data, batch_size, "train", rng=rng)
+    with np.errstate(all="ignore"):
+        loss, grads = model.loss(features.astype(model.dtype), captions)
+    return {"loss": np.asarray([loss], np.float64).reshape(-1)[:1],
+            "grads": {str(k): np.asarray(v) for k, v in dict(grads).items()}}
 
 
 def replays_differ(got, ref, start):
     """Largest relative difference of the replay ``got`` (data from anywhere: checked here)
     from ``ref`` (:func:`replay`'s result for the reference): of each parameter, against how
-    far the reference's moved from ``start`` (:func:`start_params`), and of each step's loss.
-    inf when ``got`` is not a replay of the same parameter names and shapes."""
+    far the reference's moved from ``start`` (:func:`start_params`), of each step's loss, and
+    of the loss at :data:`LARGE` parameters (its gradients there must be finite: through
+    saturated units their values are rounding noise, 14% apart between correct styles). inf when ``got`` is not a replay of the same parameter names and shapes, or not finite."""
     if not (isinstance(got, dict) and isinstance(got.get("params"), dict) and plain_numbers(got.get("losses"))):
         return np.inf
     params = got["params"]
@@ -109,6 +135,16 @@ def replays_differ(got, ref, start):
             or not np.all(np.isfinite(got["losses"])):
         return np.inf
     worst = float(np.max(np.abs(got["losses"] - ref["losses"]) / np.maximum(np.abs(ref["losses"]), 1e-12)))
+    large, want_large = got.get("large"), ref["large"]
+    if not (isinstance(large, dict) and plain_numbers(large.get("loss")) and isinstance(large.get("grads"), dict)
+            and set(large["grads"]) == set(want_large["grads"]) and large["loss"].shape == (1,)
+            and np.all(np.isfinite(large["loss"]))):
+        return np.inf
+    worst = max(worst, float(abs(large["loss"][0] - want_large["loss"][0]) / max(abs(want_large["loss"][0]), 1e-12)))
+    for name, want in want_large["grads"].items():      # through saturated units the values are
+        value = large["grads"][name]                      # rounding noise: finite is what counts
+        if not plain_numbers(value) or value.shape != want.shape or not np.all(np.isfinite(value)):
+            return np.inf
     for name, want in ref["params"].items():
         value = params[name]
         if not plain_numbers(value) or value.shape != want.shape or not np.all(np.isfinite(value)):

@@ -9,7 +9,7 @@ The quality test of ``upsampling_fcn`` trains both networks of the recipe
 (:data:`helpers.fcn_training.RECIPE`: 141 Adam steps each) from the submission's
 ``build_fcn``: most of the CPU of grading that assignment. A network that computes what the
 reference's computes, from the same weights, takes the same steps; then the recipe's full
-run, measured once on the reference (``data/expected/fcn_reference.npz``), is its result.
+run, measured once on the reference (``helpers/grading/stored/fcn_reference.npz``), is its result.
 
 :func:`replay` builds the network, sets every weight tensor from a seed (:func:`initial_weights`:
 the same values for the same list of shapes, whatever code built the network), takes

@@ -92,7 +92,10 @@ def test_training_that_differs_does_not_replay(references, quiz, case):
 def test_only_data_counts_as_a_replay(references):
     want, start = references["rnn_captioning"]
     p = want["params"]
+    large = want["large"]
     forged = [None, {"params": p}, {"params": p, "losses": want["losses"].tolist()},
+              dict(want, large=None), dict(want, large={**large, "loss": np.array([np.nan])}),
+              dict(want, large={**large, "grads": {**large["grads"], "b": large["grads"]["b"] * np.inf}}),
               {"params": {k: v for k, v in p.items() if k != "b"}, "losses": want["losses"]},
               {"params": {**p, "extra": p["b"]}, "losses": want["losses"]},
               {"params": {**p, "b": p["b"].tolist()}, "losses": want["losses"]},
@@ -123,7 +126,7 @@ def test_stale_stored_runs_are_not_used(monkeypatch):
 def test_the_stored_runs_were_made_with_these_files():
     with np.load(judge.REFERENCE) as data:
         assert str(data["measured_with"]) == judge.inputs_digest(), (
-            "data/expected/caption_reference.npz was made with other versions of "
+            "helpers/grading/stored/caption_reference.npz was made with other versions of "
             f"{', '.join(judge.INPUTS)} or of the captioning solutions: make it again with "
             "python tools/make_caption_reference.py (about a CPU minute)")
 
@@ -175,3 +178,46 @@ def test_overfitting_replays_on_the_new_captions(quiz, capsys):
     wrong = sorted(DIFFERS[quiz])[-1]
     judge.judged_overfit(InKernel(_student_class(quiz, wrong)), cell_type)
     assert "training the recipe on the 50 new captions instead" in capsys.readouterr().out
+
+
+#: Numerics that are exact at the replay's small parameters but overflow in float32 at a
+#: trained model's activations (a red team's cases: the LSTM's full run ends in nan at
+#: iteration 170), and a correct float32 backward that does not.
+SIGMOID_BY_EXP = '''
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    H = prev_h.shape[1]
+    a = x @ Wx + prev_h @ Wh + b
+    sig = lambda z: np.exp(z) / (1 + np.exp(z))
+    i, f, o, g = sig(a[:, :H]), sig(a[:, H:2*H]), sig(a[:, 2*H:3*H]), np.tanh(a[:, 3*H:])
+    next_c = f * prev_c + i * g
+    return o * np.tanh(next_c), next_c, (x, prev_h, prev_c, Wx, Wh, i, f, o, g, np.tanh(next_c))
+'''
+FLOAT32_BACKWARD = '''
+def lstm_backward(dh, cache):
+    N, T, H = dh.shape
+    dxs, dWx, dWh, db = [None] * T, 0, 0, 0
+    dprev_h, dprev_c = np.zeros_like(dh[:, 0]), np.zeros_like(dh[:, 0])
+    for t in reversed(range(T)):
+        dxs[t], dprev_h, dprev_c, a, b_, c = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, cache[t])
+        dWx, dWh, db = dWx + a, dWh + b_, db + c
+    return np.stack(dxs, axis=1), dprev_h, dWx, dWh, db
+'''
+TANH_BY_EXP = '''
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    e = np.exp(2 * (x @ Wx + prev_h @ Wh + b))
+    next_h = (e - 1) / (e + 1)
+    return next_h, (x, prev_h, Wx, Wh, next_h)
+'''
+
+
+@pytest.mark.parametrize("quiz, code, replays", [
+    ("lstm_captioning", FLOAT32_BACKWARD, True),
+    ("lstm_captioning", SIGMOID_BY_EXP + FLOAT32_BACKWARD, False),
+    ("rnn_captioning", TANH_BY_EXP, False)])
+def test_formulas_that_overflow_at_trained_sizes_do_not_replay(references, quiz, code, replays):
+    want, start = references[quiz]
+    ns = judge.reference_namespace(quiz, cached=False)
+    exec(code, ns)
+    distance = caption_replay.replays_differ(caption_replay.replay(ns["CaptioningRNN"], CELL_TYPES[quiz], SEED),
+                                             want, start)
+    assert (distance < 1e-3) if replays else distance == np.inf, distance

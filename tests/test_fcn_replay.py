@@ -182,7 +182,7 @@ def test_initial_weights_depend_on_shapes_and_seed_not_on_the_order():
 def test_the_stored_runs_were_made_with_these_files():
     with np.load(fcn_judge.REFERENCE) as data:
         assert str(data["measured_with"]) == fcn_judge.inputs_digest(), (
-            "data/expected/fcn_reference.npz was made with other versions of "
+            "helpers/grading/stored/fcn_reference.npz was made with other versions of "
             f"{', '.join(fcn_judge.INPUTS)} or of the solution's build_fcn: make it again with "
             "python tools/make_fcn_reference.py (about a CPU minute)")
         for skips in (True, False):
@@ -242,3 +242,22 @@ def test_the_stored_runs_are_the_recipes_full_runs():
     fresh = fcn_training.validation_ious({s: fcn_training.train_graded(build, s)[0] for s in (True, False)})
     stored = fcn_training.validation_ious({s: fcn_judge.stored_model(s) for s in (True, False)})
     assert all(abs(fresh[s] - stored[s]) <= 0.01 for s in (True, False)), (fresh, stored)
+
+
+def test_the_stored_runs_are_where_no_student_kernel_can_read_them(tmp_path):
+    """A kernel that could load the reference's trained weights could answer a full run with
+    them (a red team did, for the captioning parameters in data/expected): they live in the
+    grading package, which the sandbox replaces with an empty folder, and count in the
+    grader's code digest (a changed file grades again)."""
+    from helpers.grading import caption_judge, jobs, sandbox
+    from tests.conftest import REPO
+    hidden = [REPO.joinpath(*package.split(".")) for package in sandbox.GRADER_ONLY]
+    for path in (fcn_judge.REFERENCE, caption_judge.REFERENCE):
+        assert path.is_file() and any(path.is_relative_to(h) for h in hidden), path
+    stored = tmp_path / "helpers" / "grading" / "stored"
+    stored.mkdir(parents=True)
+    (stored / "runs.npz").write_bytes(b"one")
+    before = jobs.grader_code_digest(tmp_path)
+    (stored / "runs.npz").write_bytes(b"two")
+    jobs._CODE.pop(tmp_path, None)
+    assert jobs.grader_code_digest(tmp_path) != before

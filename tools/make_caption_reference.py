@@ -1,4 +1,4 @@
-"""Write data/expected/caption_reference.npz: the reference's full runs of the captioning recipe.
+"""Write helpers/grading/stored/caption_reference.npz: the reference's full runs of the captioning recipe.
 
 Run from the repository root (about a CPU minute)::
 

@@ -1,4 +1,4 @@
-"""Write data/expected/fcn_reference.npz: the reference's full runs of the FCN recipe.
+"""Write helpers/grading/stored/fcn_reference.npz: the reference's full runs of the FCN recipe.
 
 Run from the repository root (about a CPU minute)::
 

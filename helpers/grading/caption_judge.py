@@ -22,7 +22,7 @@ the solution notebook's model (``loss`` and ``sample``, run here) on new scenes 
 - **BLEU-4**: the student's kernel first replays 10 steps of the "full" recipe from
   parameters the judge's seed draws (:mod:`helpers.caption_replay`), and the judge compares
   them with the reference's replay; a model that trains as the reference's is measured with
-  the reference's full run (``data/expected/caption_reference.npz``); any other trains the
+  the reference's full run (``helpers/grading/stored/caption_reference.npz``); any other trains the
   full recipe (:func:`helpers.captioning.graded_params`) and sends its parameters. The judge
   captions 1,000 new scenes from the parameters and scores them against those scenes'
   reference captions.
@@ -67,7 +67,7 @@ _NAMES = {"rnn": "RNN", "lstm": "LSTM"}
 #: ("rnn/params/W_embed", ...), the "overfit" recipe's loss and share of captions repeated on
 #: the notebook's 50 ("rnn/overfit_loss", "rnn/overfit_reproduced"), and the digest of what
 #: they were made with ("measured_with").
-REFERENCE = Path(__file__).resolve().parents[2] / "data" / "expected" / "caption_reference.npz"
+REFERENCE = Path(__file__).resolve().parent / "stored" / "caption_reference.npz"
 #: What the stored runs depend on besides the solutions' answer cells: the recipe and solver,
 #: and the data generator. A change to any of them needs ``python tools/make_caption_reference.py``.
 INPUTS = ("helpers/captioning.py", "helpers/data/captioning.py")
@@ -180,7 +180,7 @@ def judged_overfit(model_class, cell_type):
 
 
 def stored_runs_hold():
-    """Whether ``data/expected/caption_reference.npz`` was made with today's files (its digest)."""
+    """Whether ``helpers/grading/stored/caption_reference.npz`` was made with today's files (its digest)."""
     if "holds" not in _CACHE:
         _CACHE["holds"] = replays.recorded_digest(REFERENCE) == inputs_digest()
     return _CACHE["holds"]
@@ -198,7 +198,7 @@ def inputs_digest(root=None):
     """SHA-256 of :data:`INPUTS` and of both captioning solution notebooks' answer cells: the
     stored full runs hold while it is the one recorded with them."""
     import nbformat
-    root = Path(root) if root else REFERENCE.parents[2]
+    root = Path(root) if root else Path(__file__).resolve().parents[2]
     sources = []
     for quiz in sorted(_QUIZ.values()):
         nb = nbformat.read(root / "solutions" / quiz / f"{quiz}.ipynb", as_version=4)

@@ -15,7 +15,7 @@ skips), decided here:
    ``build_fcn`` and compares (:func:`helpers.fcn_replay.replays_differ`). Within
    :data:`helpers.fcn_replay.TOLERANCE` the submission's network trains as the reference's,
    and the graded model is the reference's full run of the recipe, stored in
-   ``data/expected/fcn_reference.npz`` (its weights, loaded into the solution's network here).
+   ``helpers/grading/stored/fcn_reference.npz`` (its weights, loaded into the solution's network here).
 2. **Full run.** Otherwise the network is trained in full in the student's kernel, as before
    (:func:`helpers.fcn_training.train_graded`); it stays there and answers masks.
 
@@ -41,7 +41,7 @@ from . import replays
 SOLUTION = SOLUTIONS / "upsampling_fcn" / "upsampling_fcn.ipynb"
 #: The reference's full runs of the recipe: per network, its trained weights (in the order of
 #: the solution network's ``get_weights()``), and the digest of what they were made with.
-REFERENCE = Path(__file__).resolve().parents[2] / "data" / "expected" / "fcn_reference.npz"
+REFERENCE = Path(__file__).resolve().parent / "stored" / "fcn_reference.npz"
 #: What the stored runs depend on besides the solution's network: the recipe and training
 #: loop, and the data generator. A change to any of them (or to the solution's ``build_fcn``
 #: or ``conv_block``) needs ``python tools/make_fcn_reference.py`` again (about a CPU minute).
@@ -71,7 +71,7 @@ def inputs_digest(root=None):
     """SHA-256 of :data:`INPUTS` and of the solution's ``conv_block`` and ``build_fcn`` cells:
     the stored runs hold while it is the one recorded with them."""
     import nbformat
-    root = Path(root) if root else REFERENCE.parents[2]
+    root = Path(root) if root else Path(__file__).resolve().parents[2]
     nb = nbformat.read(root / SOLUTION.relative_to(SOLUTIONS.parent), as_version=4)
     return replays.inputs_digest(root, INPUTS, [
         c.source for c in nb.cells if c.cell_type == "code" and (
@@ -79,7 +79,7 @@ def inputs_digest(root=None):
 
 
 def stored_runs_hold():
-    """Whether ``data/expected/fcn_reference.npz`` was made with today's files (its digest)."""
+    """Whether ``helpers/grading/stored/fcn_reference.npz`` was made with today's files (its digest)."""
     if "holds" not in _CACHE:
         _CACHE["holds"] = replays.recorded_digest(REFERENCE) == inputs_digest()
     return _CACHE["holds"]

@@ -191,16 +191,18 @@ _CODE = {}
 
 
 def grader_code_digest(repo=None):
-    """SHA-256 of the course code and data that grading runs (``helpers/**/*.py`` and
-    ``data/expected/``), read once per process: part of every result's key, so that results
+    """SHA-256 of the course code and data that grading runs (``helpers/**/*.py``,
+    ``data/expected/`` and the stored runs in ``helpers/grading/stored/``), read once per
+    process: part of every result's key, so that results
     graded by an older grader (or older expected values) are graded again, not reused."""
     import hashlib
     from .sandbox import REPO
     repo = Path(repo or REPO)
     if repo not in _CODE:
         h = hashlib.sha256()
-        files = sorted([*(repo / "helpers").rglob("*.py"), *(p for p in (repo / "data" / "expected").rglob("*")
-                                                           if p.is_file())])
+        files = sorted([*(repo / "helpers").rglob("*.py"),
+                        *(p for d in (repo / "data" / "expected", repo / "helpers" / "grading" / "stored")
+                          for p in d.rglob("*") if p.is_file())])
         for path in files:
             h.update(str(path.relative_to(repo)).encode() + b"\0" + path.read_bytes())
         _CODE[repo] = h.hexdigest()
