@@ -98,6 +98,7 @@ def replay(build_fcn, skips, seed, num_classes=None):
     from helpers.data import segmentation
     from helpers.fcn_training import compile_fcn
     num_classes = segmentation.NUM_CLASSES if num_classes is None else int(num_classes)
+    env.seed_everything(int(seed) % 2**31)   # the same code then makes the same weights here and there
     model = build_fcn(num_classes, skips=bool(skips))
     if not isinstance(model, keras.Model):
         return {"shapes": [], "error": f"build_fcn returned {type(model).__name__}, not a keras.Model"}
@@ -153,8 +154,9 @@ def init_differs(got, ref):
     initializer (zeros, ones, a zero batch-norm scale) would replay perfectly and still train
     badly in the full run. Compared per shape, as distributions: a weight the reference makes
     constant (biases, batch norm's vectors) must be that constant; any other must have a
-    standard deviation within 30% of the reference's and a mean within 5 standard errors of
-    it (Glorot's uniform and normal alike pass; He's scale or zeros do not).
+    standard deviation within a factor of 2 of the reference's and a mean within one of it
+    from the reference's (wide: both are random draws, and a correct network may make its
+    layers in another order; zeros or ones anywhere, or a zero batch-norm scale, fail).
     """
     init = got.get("init") if isinstance(got, dict) else None
     if not plain_numbers(init) or init.shape != (len(ref["shapes"]), 2) or not np.all(np.isfinite(init)):
@@ -167,12 +169,11 @@ def init_differs(got, ref):
         return {k: sorted(v) for k, v in groups.items()}
     mine, want = by_shape(got["shapes"], init), by_shape(ref["shapes"], ref["init"])
     for shape, stats in want.items():
-        n = max(1, int(np.prod(shape)))
         for (mean, std), (ref_mean, ref_std) in zip(mine.get(shape, []), stats):
             if ref_std == 0:
                 ok = std <= 1e-6 and abs(mean - ref_mean) <= 1e-6
-            else:
-                ok = abs(std / ref_std - 1) <= 0.3 and abs(mean - ref_mean) <= 5 * ref_std / np.sqrt(n)
+            else:      # two random draws of one initializer: far inside these bounds for n >= 64
+                ok = 0.5 <= std / ref_std <= 2 and abs(mean - ref_mean) <= ref_std
             if not ok:
                 return (f"a weight of shape {shape} starts with mean {mean:.3g} and standard deviation "
                         f"{std:.3g}; the reference's with {ref_mean:.3g} and {ref_std:.3g}")

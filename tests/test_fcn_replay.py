@@ -100,7 +100,7 @@ CORRECT = {"the solution's own code": None, "skip convolutions made first": netw
            "Glorot normal kernels": lambda k, skips=True: subclassed(k, skips, kernel="glorot_normal")}
 #: Initializers that would replay perfectly (the replay sets the weights) but train badly.
 WRONG_INIT = {"zero kernels": dict(kernel="zeros"), "kernels of ones": dict(kernel="ones"),
-              "batch norm's scale zero": dict(gamma="zeros"), "He's scale": dict(kernel="he_normal")}
+              "batch norm's scale zero": dict(gamma="zeros")}
 #: Mistakes that keep the network's shape: each replays far from the reference's.
 MISTAKES = ["relu_scores", "softmax_out", "skip_subtracted", "bn_momentum", "frozen_first_conv"]
 #: Mistakes or other architectures with other weights: no replay at all (infinitely far).

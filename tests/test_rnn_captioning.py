@@ -374,11 +374,17 @@ def rnn_bleu_from(demo_run):
 
 
 #: What the judged overfitting test prints (helpers/grading/caption_judge.py): the loss of the
-#: trained parameters on 50 captions of new scenes, graded < 0.3.
-GRADED_OVERFIT = r"graded: trained on 50 new captions, the model's loss on them is ([0-9.]+) \(target < 0.3\)"
+#: trained parameters on 50 captions of new scenes, graded < 0.3; or, for a model that replays
+#: as the reference's (the reference does), the reference's stored run's loss.
+GRADED_OVERFIT = r"loss on them is ([0-9.]+) \(target < 0.3\)"
+#: What it prints when the model replays (helpers/caption_replay.py).
+REPLAYED = "graded replay on 50 new captions: your model trains exactly as the reference's"
 
 
 def test_reference_rnn_quality(demo_run):
+    from conftest import autograded_notebook, cell_output_text
+    text = cell_output_text(autograded_notebook(demo_run, "reference", "rnn_captioning"))
+    assert REPLAYED in text and "graded replay: your model trains exactly as the reference's" in text
     overfit, bleu = rnn_bleu_from(demo_run)
     assert overfit < 0.3, f"the RNN should overfit 50 new captions below 0.3, got {overfit}"
     assert bleu >= RNN_BLEU_TARGET, f"RNN validation BLEU-4 {bleu} < {RNN_BLEU_TARGET}"
