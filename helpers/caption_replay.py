@@ -40,7 +40,7 @@ LARGE = 10.0
 #: Largest relative difference that still counts as the same training (see replays_differ).
 #: Measured in tests/test_caption_replay.py: correct code written other ways (the corpus'
 #: styles: loops, float64, in-place updates, other caches) differs by under 1e-4; every
-#: single mistake of the corpus by far more.
+#: single mistake of the corpus by 0.68 or more.
 TOLERANCE = 0.01
 
 
