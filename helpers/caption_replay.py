@@ -127,7 +127,8 @@ def replays_differ(got, ref, start):
     from ``ref`` (:func:`replay`'s result for the reference): of each parameter, against how
     far the reference's moved from ``start`` (:func:`start_params`), of each step's loss, and
     of the loss at :data:`LARGE` parameters (its gradients there must be finite: through
-    saturated units their values are rounding noise, 14% apart between correct styles). inf when ``got`` is not a replay of the same parameter names and shapes, or not finite."""
+    saturated units their values are rounding noise, 14% apart between correct styles). inf
+    when ``got`` is not a replay of the same parameter names and shapes, or not finite."""
     if not (isinstance(got, dict) and isinstance(got.get("params"), dict) and plain_numbers(got.get("losses"))):
         return np.inf
     params = got["params"]

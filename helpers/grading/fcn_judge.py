@@ -102,8 +102,8 @@ def replay_verdict(build_fcn, skips, seed):
     def reference():
         if not stored_runs_hold():
             raise RuntimeError("its stored runs were made with other files")
-        build = reference_build_fcn()
-        return fcn_replay.replay(build, skips, seed), fcn_replay.start_logits(build, skips, seed)
+        want = fcn_replay.replay(reference_build_fcn(), skips, seed)
+        return want, want["start"]
     return replays.replay_verdict(reference, lambda: beside(build_fcn, fcn_replay.replay, skips, seed),
                                   differ=fcn_replay.replays_differ, starts_differ=fcn_replay.init_differs,
                                   steps=fcn_replay.STEPS, tolerance=fcn_replay.TOLERANCE,
