@@ -23,7 +23,8 @@ per mode:
 
 Printed: one progress line per finished submission, then per mode the wall seconds,
 submissions per hour and CPU-seconds per submission; per assignment the CPU-seconds per
-submission; the speed-up from w1 to w2 (goal >= 1.8x) and the Dask overhead against w2;
+submission (next to the ``grading_seconds`` the course metadata states: the reference's
+figure there orders the queue, longest first); the speed-up from w1 to w2 (goal >= 1.8x) and the Dask overhead against w2;
 and whether all modes gave every submission the same score.
 
 How CPU is measured (:class:`CpuMeter`, the method is printed): as root, this process
@@ -265,6 +266,7 @@ def run_mode(mode, subs, work, names):
 
 
 def report(plan, runs, names, n_students):
+    from helpers import grading
     kind_of = {(s, a): k for s, a, k, _ in plan}
     n = len(plan)
     print()
@@ -297,8 +299,10 @@ def report(plan, runs, names, n_students):
                 ks = [k for k in keys if kind_of.get(k) == kind]
                 if ks:
                     by_kind.append(f"{kind} {sum(per_job[k] for k in ks) / len(ks):.1f}")
+            stated = grading.course_settings(name).get("grading_seconds")
             print(f"{name:22} {len(keys):5d} {sum(per_job[k] for k in keys) / len(keys):10.1f} "
-                  f"{sum(secs.get(k, 0) for k in keys) / len(keys):11.1f}   {', '.join(by_kind)}")
+                  f"{sum(secs.get(k, 0) for k in keys) / len(keys):11.1f}   {', '.join(by_kind)}"
+                  f"  (metadata grading_seconds {stated})")
     print()
     if "w1" in runs and "w2" in runs:
         s = runs["w1"]["wall"] / runs["w2"]["wall"]

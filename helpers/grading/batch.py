@@ -22,12 +22,13 @@ import shutil
 from pathlib import Path
 
 from .course import SOLUTIONS, RELEASE, WORK, _api, _check, _kernel_environment, _max_score, \
-    assignments, limits_for
+    assignments, course_settings, limits_for
 from . import draws
 from .gradebook import Result, _load_done, _record, _supersede
 from .intake import CAP_KEYS, STUDENT_ID, caps_for, read_submission, release_cells, student_problem
 from .jobs import _prepare_template, _result_key, _run_jobs
 from .reports import write_csv
+from .schedule import expected_seconds, longest_first
 
 def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True, log=print,
           workers=None, scheduler=None, sandbox=True, limits=None, regrade=False, course_file=None):
@@ -157,7 +158,10 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
         extra = f"  [{res.status}: {res.reason}]" if res.reason or res.status != "graded" else ""
         log(f"  [{count[0]}/{total}] {res.student} / {res.assignment}: {mark}  ({res.seconds:.1f} s){extra}")
 
-    _run_jobs(payloads, on_result, workers=workers, scheduler=scheduler)
+    # Longest expected first, so that the run does not end on one long submission
+    # (helpers.grading.schedule); the order never changes a grade.
+    cost = expected_seconds(work, names, {name: course_settings(name, solutions) for name in names})
+    _run_jobs(longest_first(payloads, cost), on_result, workers=workers, scheduler=scheduler)
     ordered = [results[j] for j in jobs]
     apply_late(ordered, course, submissions, work, log=log)
     write_csv(ordered, work / "grades.csv", late=course is not None)

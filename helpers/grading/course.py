@@ -80,7 +80,11 @@ def assignments(solutions=SOLUTIONS):
 def course_settings(assignment, solutions=SOLUTIONS):
     """The ``course`` metadata of an assignment's source notebook (dict).
 
-    Known keys: ``cell_timeout`` (seconds per cell when autograding).
+    Known keys: ``cell_timeout``, ``wall_timeout``, ``memory_mb``, ... (the sandbox's
+    :class:`~helpers.grading.sandbox.Limits`), the intake's caps, ``protect`` and ``judge`` (the
+    trusted judge), ``title``, and ``grading_seconds``: the reference submission's CPU
+    seconds on one worker (``benchmarks/class_run.py``), used only to grade the longest
+    first (:mod:`helpers.grading.schedule`).
     """
     import nbformat
     nb = nbformat.read(Path(solutions) / assignment / f"{assignment}.ipynb", as_version=4)

@@ -221,7 +221,8 @@ def _result_key(payload):
 
 
 def _run_jobs(payloads, on_result, workers=1, scheduler=None, _retry=True):
-    """Run grade_job on every payload: in this process, a process pool, or a Dask cluster.
+    """Run grade_job on every payload, in the order given: in this process, a process pool,
+    or a Dask cluster.
 
     on_result(payload, out) is called in this process as each one finishes
     (the one gradebook writer).
@@ -232,9 +233,10 @@ def _run_jobs(payloads, on_result, workers=1, scheduler=None, _retry=True):
         from distributed import Client, as_completed
         client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
         try:
-            futures = {client.submit(grade_job, p, pure=False,
+            # Dask runs the highest priority first: the order given (longest expected first).
+            futures = {client.submit(grade_job, p, pure=False, priority=len(payloads) - i,
                                      key=f"grade-{p['student']}-{p['assignment']}-{uuid.uuid4().hex[:8]}"): p
-                       for p in payloads}
+                       for i, p in enumerate(payloads)}
             for fut in as_completed(futures):
                 try:
                     out = fut.result()
