@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+from . import leftovers
 from .course import _api, _check, _last_line, _scores, _tool_path, course_settings
 
 def _source_guard_info(source_nb, trusted=()):
@@ -118,7 +119,8 @@ def grade_job(payload):
     student, assignment = payload["student"], payload["assignment"]
     out = {"status": "graded", "reason": "", "score": 0.0, "max_score": 0.0,
            "failed_cells": [], "autograded": {}, "feedback": {}}
-    tmp = Path(tempfile.mkdtemp(prefix="course-job-", dir=payload.get("scratch")))
+    leftovers.sweep_once(payload.get("scratch"))     # folders of killed graders before us
+    tmp = Path(tempfile.mkdtemp(prefix=leftovers.prefix("job"), dir=payload.get("scratch")))
     job_id = None
     try:
         root = tmp / "course"

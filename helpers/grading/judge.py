@@ -26,7 +26,7 @@ from pathlib import Path
 
 from nbformat.v4 import output_from_msg
 
-from . import bridge, draws, judge_zygote, sandbox, wire
+from . import bridge, draws, judge_zygote, leftovers, sandbox, wire
 
 WIRE_SOURCE = (Path(__file__).with_name("wire.py")).read_text()
 
@@ -212,12 +212,14 @@ class TrustedKernel:
         if isinstance(info.get("key"), bytes):
             info["key"] = info["key"].decode()
         self.job = job
-        self.dir = tempfile.mkdtemp(prefix="course-judge-")
+        self.dir = tempfile.mkdtemp(prefix=leftovers.prefix("judge"))
         env = sandbox.kernel_env(job.threads, sandbox=False)
         env[bridge.CONNECTION_ENV] = json.dumps(info)
         env[bridge.TIMEOUT_ENV] = str(job.limits.cell_timeout)
         env[draws.ENV] = job.draws
-        env["HOME"] = env["MPLCONFIGDIR"] = self.dir
+        # its temporary files too (TensorFlow's autograph leaves one per function it converts
+        # in a kernel that is killed): removed with the folder
+        env["HOME"] = env["MPLCONFIGDIR"] = env["TMPDIR"] = self.dir
         # Unix sockets in a private folder: nothing listens on the network for the judge.
         ip, connection_file = os.path.join(self.dir, "judge"), os.path.join(self.dir, "judge.json")
         self.km = self._forked(env, ip, connection_file)

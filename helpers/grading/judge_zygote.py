@@ -35,11 +35,13 @@ import tempfile
 import threading
 import time
 
+from . import leftovers
+
 #: What the zygote imports before it forks (the judge's own imports run in each kernel).
 PRELOAD = ("from helpers import env", "import numpy", "import tensorflow", "import keras",
            "import matplotlib", "import ipykernel.kernelapp", "import helpers.grading.bridge")
 #: Variables that differ from one judge to the next: never part of the zygote's environment.
-PER_KERNEL = ("HOME", "MPLCONFIGDIR", "COURSE_STUDENT_KERNEL", "COURSE_CALL_TIMEOUT",
+PER_KERNEL = ("HOME", "MPLCONFIGDIR", "TMPDIR", "COURSE_STUDENT_KERNEL", "COURSE_CALL_TIMEOUT",
               "COURSE_JUDGE_DRAWS")       # bridge.CONNECTION_ENV, bridge.TIMEOUT_ENV, draws.ENV
 ENABLE_ENV = "COURSE_JUDGE_FORK"
 
@@ -74,7 +76,7 @@ class Zygote:
             return z
 
     def __init__(self, env):
-        self.dir = tempfile.mkdtemp(prefix="course-zygote-")
+        self.dir = tempfile.mkdtemp(prefix=leftovers.prefix("zygote"))
         # keras and matplotlib read HOME and MPLCONFIGDIR on import: the zygote's own folder;
         # one BLAS thread, so that the zygote is single-threaded when it forks
         zenv = {k: v for k, v in env.items() if k not in PER_KERNEL}
@@ -229,6 +231,7 @@ def _child(request, ready):
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
+        tempfile.tempdir = None                  # TMPDIR is the judge's own folder now
         # the zygote's random states were drawn once, at import: every judge draws its own
         import random
         random.seed()
