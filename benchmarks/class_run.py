@@ -20,6 +20,9 @@ per mode:
     w2    ``--workers 2``
     dask  a ``distributed.LocalCluster`` (2 worker processes, 1 thread each) passed as
           ``scheduler=`` (its address, as ``--scheduler`` does)
+    w1t1  ``--workers 1 --threads 1`` (not run unless named): with one worker a kernel
+          gets all the cores' threads, so w1 -> w2 mixes the workers' scaling with the
+          kernels' own; w1t1 -> w2 is the workers' alone
 
 Printed: one progress line per finished submission, then per mode the wall seconds,
 submissions per hour and CPU-seconds per submission; per assignment the CPU-seconds per
@@ -55,7 +58,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-MODES = ("w1", "w2", "dask")
+MODES = ("w1", "w2", "dask", "w1t1")
+#: Run unless --modes says otherwise.
+DEFAULT_MODES = ("w1", "w2", "dask")
 #: share of the class per kind of submission (per assignment)
 MIX = (("reference", 0.5), ("blank", 0.2), ("corpus", 0.3))
 
@@ -255,11 +260,12 @@ def run_mode(mode, subs, work, names):
         finally:
             cluster.close()
     else:
-        workers = {"w1": 1, "w2": 2}[mode]
-        ctx = _cpu_per_job(per_job) if workers == 1 else contextlib.nullcontext()
+        workers = {"w1": 1, "w2": 2, "w1t1": 1}[mode]
+        threads = 1 if mode == "w1t1" else None
+        ctx = _cpu_per_job(per_job) if mode == "w1" else contextlib.nullcontext()
         with ctx:
             t0 = time.perf_counter()
-            results = grading.grade(subs, workers=workers, **kw)
+            results = grading.grade(subs, workers=workers, threads=threads, **kw)
             wall = time.perf_counter() - t0
     return {"wall": wall, "cpu": _cpu() - c0, "startup": startup, "results": results,
             "per_job_cpu": per_job}
@@ -307,6 +313,9 @@ def report(plan, runs, names, n_students):
     if "w1" in runs and "w2" in runs:
         s = runs["w1"]["wall"] / runs["w2"]["wall"]
         print(f"speed-up w1 -> w2: {s:.2f}x  (goal >= 1.8x: {'met' if s >= 1.8 else 'NOT met'})")
+    if "w1t1" in runs and "w2" in runs:
+        print(f"speed-up w1t1 -> w2 (one thread per kernel in both): "
+              f"{runs['w1t1']['wall'] / runs['w2']['wall']:.2f}x")
     if "w2" in runs and "dask" in runs:
         d, w = runs["dask"]["wall"], runs["w2"]["wall"]
         print(f"Dask overhead against w2: {100 * (d - w) / w:+.1f}% wall "
@@ -325,7 +334,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", type=int, default=40)
     p.add_argument("--assignments", nargs="+", help="default: all")
-    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(DEFAULT_MODES))
     p.add_argument("--out", type=Path, help="default: a temporary folder, removed at the end")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mix", nargs=3, type=float, metavar=("REFERENCE", "BLANK", "CORPUS"),

@@ -38,6 +38,8 @@ def main(argv=None):
     p_grade.add_argument("--no-feedback", action="store_true", help="skip feedback HTML")
     p_grade.add_argument("--workers", type=int, default=None,
                          help="submissions graded at once (default: number of cores)")
+    p_grade.add_argument("--threads", type=int, default=None,
+                         help="threads of each kernel (default: number of cores / workers)")
     p_grade.add_argument("--scheduler", default=None,
                          help="Dask scheduler address (tcp://host:8786): grade on that cluster")
     p_grade.add_argument("--no-sandbox", action="store_true",
@@ -115,7 +117,7 @@ def main(argv=None):
                                     feedback=not args.no_feedback, workers=args.workers,
                                     scheduler=args.scheduler, sandbox=not args.no_sandbox,
                                     limits=limits, regrade=args.regrade,
-                                    course_file=args.course_file)
+                                    course_file=args.course_file, threads=args.threads)
         except (FileNotFoundError, ValueError, SandboxUnavailable) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -1,5 +1,7 @@
-"""Grading queues the longest expected submissions first (helpers.grading.schedule)."""
+"""How grade() queues its jobs: the longest expected submissions first
+(helpers.grading.schedule), each kernel with the threads asked for."""
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -48,27 +50,50 @@ def test_every_assignment_states_its_grading_seconds():
             f"solutions/{name}: course metadata grading_seconds is {seconds!r}"
 
 
-def test_grade_queues_the_longest_assignment_first(tmp_path, monkeypatch):
-    names = ["conv_1x1", "network_visualization", "cnn_building_blocks"]
+class Stop(Exception):
+    pass
+
+
+def _queued(tmp_path, monkeypatch, names, **kw):
+    """The payloads grade() would run, in order (nothing is graded)."""
+    queued = []
+
+    def run_jobs(payloads, on_result, **_):
+        queued.extend(payloads)
+        raise Stop
+
+    monkeypatch.setattr(batch, "_run_jobs", run_jobs)
+    with pytest.raises(Stop):
+        grading.grade(tmp_path / "subs", work=tmp_path / "work", names=names, sandbox=False,
+                      log=lambda *_: None, **kw)
+    return queued
+
+
+def _class(tmp_path, names):
     for student in ("ann", "bob"):
         for name in names:
             dest = tmp_path / "subs" / student / name
             dest.mkdir(parents=True)
             nb = nbformat.read(REPO / "notebooks" / name / f"{name}.ipynb", as_version=4)
             nbformat.write(nb, dest / f"{name}.ipynb")
-    queued = []
 
-    class Stop(Exception):
-        pass
 
-    def run_jobs(payloads, on_result, **_):
-        queued.extend((p["assignment"], p["student"]) for p in payloads)
-        raise Stop
-
-    monkeypatch.setattr(batch, "_run_jobs", run_jobs)
-    with pytest.raises(Stop):
-        grading.grade(tmp_path / "subs", work=tmp_path / "work", names=names, sandbox=False,
-                      log=lambda *_: None)
+def test_grade_queues_the_longest_assignment_first(tmp_path, monkeypatch):
+    names = ["conv_1x1", "network_visualization", "cnn_building_blocks"]
+    _class(tmp_path, names)
+    queued = [(p["assignment"], p["student"]) for p in _queued(tmp_path, monkeypatch, names)]
     cost = {name: grading.course_settings(name)["grading_seconds"] for name in names}
     assert [a for a, _ in queued] == sorted([a for a, _ in queued], key=lambda a: -cost[a])
     assert queued[0] == ("network_visualization", "ann") and len(queued) == 6
+
+
+def test_threads_per_kernel(tmp_path, monkeypatch):
+    _class(tmp_path, ["conv_1x1"])
+    cores = os.cpu_count() or 1
+    assert {p["threads"] for p in _queued(tmp_path, monkeypatch, ["conv_1x1"], workers=1)} == {cores}
+    assert {p["threads"] for p in _queued(tmp_path, monkeypatch, ["conv_1x1"], workers=2 * cores)} == {1}
+    assert {p["threads"] for p in _queued(tmp_path, monkeypatch, ["conv_1x1"], threads=3)} == {3}
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be"):
+            grading.grade(tmp_path / "subs", work=tmp_path / "work", names=["conv_1x1"],
+                          sandbox=False, threads=bad, log=lambda *_: None)

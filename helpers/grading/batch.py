@@ -31,7 +31,8 @@ from .reports import write_csv
 from .schedule import expected_seconds, longest_first
 
 def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True, log=print,
-          workers=None, scheduler=None, sandbox=True, limits=None, regrade=False, course_file=None):
+          workers=None, scheduler=None, sandbox=True, limits=None, regrade=False, course_file=None,
+          threads=None):
     """Autograde every ``<student>/<assignment>/`` folder under ``submissions``.
 
     submissions: folder of ``<student>/<assignment>/*.ipynb``.
@@ -47,6 +48,9 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     regrade: grade everything again (default: reuse results of unchanged submissions).
     course_file: due dates, late policies and extensions (default ``submissions/course.toml``
       if there is one; :mod:`helpers.grading.late`). Raises ``CourseFileError`` if it is wrong.
+    threads: threads of each kernel's numeric libraries (default: the machine's cores divided
+      by ``workers``; on Dask, the worker's cores divided by its threads). Grades do not
+      depend on it.
     Returns a list of :class:`Result`, one per (student, assignment); also writes
     ``<work>/grades.csv``, the gradebook, feedback HTML under ``<work>/feedback/`` and
     ``<work>/cells.csv``, where the class lost points cell by cell (:mod:`helpers.item_analysis`).
@@ -77,6 +81,9 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
     course_path = find_course_file(submissions, course_file)
     course = read_course_file(course_path, assignments(solutions)) if course_path else None
     workers = int(workers or os.cpu_count() or 1)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a whole number >= 1, not {threads!r}")
+    threads = threads or (0 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers))
     _kernel_environment()
     work.mkdir(parents=True, exist_ok=True)
     where = f"the Dask cluster at {scheduler}" if scheduler is not None else f"{workers} worker(s)"
@@ -126,7 +133,7 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
                            "trusted": t["trusted"],
                            "limits": lims[assignment], "sandbox": bool(sandbox), "guard": True,
                            "feedback": feedback,
-                           "threads": 0 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers),
+                           "threads": threads,
                            "draws": draws.submission_key(judge_key, assignment, nbs),
                            "draws_fingerprint": draws.fingerprint(judge_key)}
                 payload["key"] = _result_key(payload)
