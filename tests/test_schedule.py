@@ -9,16 +9,17 @@ import pytest
 
 from helpers import grading
 from helpers.grading import batch
+from helpers.grading.sandbox import sandbox_problem
 from helpers.grading.schedule import expected_seconds, longest_first
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _result(work, student, assignment, seconds, status="graded"):
+def _result(work, student, assignment, seconds, status="graded", grader="g1"):
     path = work / "results" / student / f"{assignment}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"student": student, "assignment": assignment, "status": status,
-                                "seconds": seconds}))
+                                "seconds": seconds, "grader": grader}))
 
 
 def test_history_of_the_grading_folder_comes_before_the_metadata(tmp_path):
@@ -26,13 +27,15 @@ def test_history_of_the_grading_folder_comes_before_the_metadata(tmp_path):
         _result(tmp_path, f"s{i}", "a", s)
     _result(tmp_path, "s3", "a", 999.0, status="error")     # not graded: not a measure
     _result(tmp_path, "s4", "a", 0.0)                        # reused, no time: not a measure
+    _result(tmp_path, "s7", "a", 900.0, grader="g0")         # an older grader's time
+    _result(tmp_path, "s7", "b", 900.0, grader="g0")
     (tmp_path / "results" / "s5" / "a.json").parent.mkdir(parents=True)
     (tmp_path / "results" / "s5" / "a.json").write_text("{not json")
     (tmp_path / "results" / "s6").mkdir()
     (tmp_path / "results" / "s6" / "b.json").write_text("[1, 2]")   # not a result dict
     settings = {"a": {"grading_seconds": 500}, "b": {"grading_seconds": 7},
                 "c": {"grading_seconds": "lots"}, "d": {}}
-    assert expected_seconds(tmp_path, ["a", "b", "c", "d"], settings) == \
+    assert expected_seconds(tmp_path, ["a", "b", "c", "d"], settings, grader="g1") == \
         {"a": 20.0, "b": 7.0, "c": 0.0, "d": 0.0}
 
 
@@ -85,6 +88,20 @@ def test_grade_queues_the_longest_assignment_first(tmp_path, monkeypatch):
     cost = {name: grading.course_settings(name)["grading_seconds"] for name in names}
     assert [a for a, _ in queued] == sorted([a for a, _ in queued], key=lambda a: -cost[a])
     assert queued[0] == ("network_visualization", "ann") and len(queued) == 6
+
+
+@pytest.mark.skipif(sandbox_problem() is not None, reason=f"sandbox unavailable: {sandbox_problem()}")
+def test_a_graded_run_records_its_times_for_the_next(tmp_path):
+    """The results a run writes carry the grader that timed them: the next run orders by them."""
+    from helpers.grading.jobs import grader_code_digest
+    names = ["conv_1x1"]
+    _class(tmp_path, names)
+    grading.grade(tmp_path / "subs", work=tmp_path / "work", names=names, workers=1,
+                  feedback=False, log=lambda *_: None)
+    saved = json.loads((tmp_path / "work" / "results" / "ann" / "conv_1x1.json").read_text())
+    assert saved["grader"] == grader_code_digest() and saved["seconds"] > 0, saved
+    cost = expected_seconds(tmp_path / "work", names, {}, grader=grader_code_digest())
+    assert cost["conv_1x1"] > 0
 
 
 def test_threads_per_kernel(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from .course import SOLUTIONS, RELEASE, WORK, _api, _check, _kernel_environment,
 from . import draws
 from .gradebook import Result, _load_done, _record, _supersede
 from .intake import CAP_KEYS, STUDENT_ID, caps_for, read_submission, release_cells, student_problem
-from .jobs import _prepare_template, _result_key, _run_jobs
+from .jobs import _prepare_template, _result_key, _run_jobs, grader_code_digest
 from .reports import write_csv
 from .schedule import expected_seconds, longest_first
 
@@ -137,6 +137,7 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
                            "draws": draws.submission_key(judge_key, assignment, nbs),
                            "draws_fingerprint": draws.fingerprint(judge_key)}
                 payload["key"] = _result_key(payload)
+                payload["grader"] = grader_code_digest()      # whose times schedule.py trusts
             else:
                 res.status, res.reason = status, reason
         except Exception as exc:  # noqa: BLE001 - one submission never stops the run
@@ -167,7 +168,8 @@ def grade(submissions, work=None, names=None, solutions=SOLUTIONS, feedback=True
 
     # Longest expected first, so that the run does not end on one long submission
     # (helpers.grading.schedule); the order never changes a grade.
-    cost = expected_seconds(work, names, {name: course_settings(name, solutions) for name in names})
+    cost = expected_seconds(work, names, {name: course_settings(name, solutions) for name in names},
+                            grader=grader_code_digest())
     _run_jobs(longest_first(payloads, cost), on_result, workers=workers, scheduler=scheduler)
     ordered = [results[j] for j in jobs]
     apply_late(ordered, course, submissions, work, log=log)

@@ -112,7 +112,7 @@ def _record(work, rec, payload, out, log=print):
     path = _result_path(work, student, assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**res.__dict__, "key": payload["key"]}))
+    tmp.write_text(json.dumps({**res.__dict__, "key": payload["key"], "grader": payload.get("grader", "")}))
     os.replace(tmp, path)
     return res
 

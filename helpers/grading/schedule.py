@@ -7,7 +7,8 @@ the others have nothing left to do. Queued longest first, the run ends on the sh
 
 What a submission of an assignment is expected to cost, in seconds:
 1. the median time of this assignment's submissions already graded in this grading
-   folder (an earlier run of the same class, the same machine), else
+   folder by the same grader (an earlier run of the same class, on the same machine; an
+   older grader's times are not: a course update can change them many times over), else
 2. the ``grading_seconds`` of the assignment's ``course`` metadata: the reference
    submission's CPU seconds on one worker, as ``benchmarks/class_run.py`` measures them,
    else
@@ -20,11 +21,13 @@ import statistics
 from pathlib import Path
 
 
-def expected_seconds(work, names, settings):
+def expected_seconds(work, names, settings, grader):
     """{assignment: expected seconds per submission}.
 
     work: the grading folder (its ``results/<student>/<assignment>.json``).
     names: the assignments. settings: {assignment: its ``course`` metadata dict}.
+    grader: the digest of the grading code (``jobs.grader_code_digest()``); only results
+      it graded count.
     """
     seen = {name: [] for name in names}
     for path in Path(work, "results").glob("*/*.json"):
@@ -35,7 +38,8 @@ def expected_seconds(work, names, settings):
             seconds = float(saved.get("seconds") or 0)
         except (OSError, ValueError, TypeError, AttributeError):
             continue                      # a result file being written, or not ours
-        if saved.get("status") in ("graded", "incomplete") and seconds > 0:
+        if saved.get("grader") == grader and saved.get("status") in ("graded", "incomplete") \
+                and seconds > 0:
             seen[path.stem].append(seconds)
     out = {}
     for name in names:
