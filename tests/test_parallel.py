@@ -148,3 +148,19 @@ def test_results_graded_by_another_grader_are_graded_again(tmp_path, monkeypatch
         monkeypatch.setattr(jobs, "grader_code_digest", lambda d=digest: d)
         keys.add(jobs._result_key(payload))
     assert len(keys) == 3
+
+
+def test_dask_kernels_share_their_machine_s_cores():
+    """Two worker processes on one machine: each kernel gets half its cores, not all of them
+    (all of them each had the two kernels of a 2-core LocalCluster fight for the cores)."""
+    distributed = pytest.importorskip("distributed")
+    from helpers.grading import jobs
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        slots = jobs._slots_by_host(client)
+        threads = client.gather([client.submit(jobs._job_threads, slots, pure=False) for _ in range(4)])
+        alone = client.submit(jobs._job_threads, None, pure=False).result()
+    cores = os.cpu_count() or 1
+    assert list(slots.values()) == [2], slots
+    assert threads == [max(1, cores // 2)] * 4
+    assert alone == cores            # a worker that knows only its own thread

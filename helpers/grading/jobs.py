@@ -89,14 +89,34 @@ def _prepare_template(work, name, solutions):
             "source_hash": digest.hexdigest()}
 
 
-def _job_threads():
-    """Threads a kernel may use: this machine's cores shared by its grading slots."""
+def _host(address):
+    """The host of a Dask address (``tcp://10.0.0.5:8786`` -> ``10.0.0.5``)."""
+    return address.split("://", 1)[-1].rsplit(":", 1)[0]
+
+
+def _slots_by_host(client):
+    """{host: the Dask threads of all its workers}: the grading slots each machine runs at
+    once (``dask worker --nworkers 4 --nthreads 1`` is four on one host)."""
+    slots = {}
+    for address, info in client.scheduler_info()["workers"].items():
+        host = info.get("host") or _host(address)
+        slots[host] = slots.get(host, 0) + int(info.get("nthreads") or 1)
+    return slots
+
+
+def _job_threads(host_slots=None):
+    """Threads a kernel may use: this machine's cores shared by its grading slots.
+
+    host_slots: {host: slots} of the Dask cluster (:func:`_slots_by_host`); a worker not in
+    it counts its own threads only."""
     cores = os.cpu_count() or 1
     try:
         from distributed import get_worker
-        return max(1, cores // max(1, get_worker().state.nthreads))
+        worker = get_worker()
     except Exception:  # noqa: BLE001 - not on a Dask worker
         return cores
+    slots = (host_slots or {}).get(_host(worker.address)) or worker.state.nthreads
+    return max(1, cores // max(1, slots))
 
 
 def grade_job(payload):
@@ -105,7 +125,8 @@ def grade_job(payload):
     payload: a dict of plain data (no paths of the caller's machine are needed):
     ``student``, ``assignment``, ``notebooks`` {name: bytes}, ``db`` (a template
     gradebook holding only this assignment), ``files`` (its other source files),
-    ``limits`` (dict), ``sandbox``, ``guard``, ``feedback``, ``threads`` (0: auto),
+    ``limits`` (dict), ``sandbox``, ``guard``, ``feedback``, ``threads`` (0: auto, with
+    ``host_slots`` on Dask: :func:`_job_threads`),
     ``imports``, ``names``, ``protect``, ``trusted``, ``draws`` (the key of the judge's
     draws, :mod:`helpers.grading.draws`; "" for fresh ones) and ``draws_fingerprint``.
     Works in a private temporary course folder; only the kernel runs student code,
@@ -141,7 +162,8 @@ def grade_job(payload):
         runtime.mkdir(mode=0o700)
         limits = Limits(**payload["limits"])
         job = Job(limits, kernel_dir, runtime, tmp / "kernel.log", sandbox=payload["sandbox"],
-                  threads=payload.get("threads") or _job_threads(), imports=payload["imports"],
+                  threads=payload.get("threads") or _job_threads(payload.get("host_slots")),
+                  imports=payload["imports"],
                   names=payload["names"], protect=payload["protect"], guard=payload.get("guard", True),
                   trusted=payload.get("trusted"), draws=payload.get("draws", ""))
         job_id = uuid.uuid4().hex
@@ -235,6 +257,10 @@ def _run_jobs(payloads, on_result, workers=1, scheduler=None, _retry=True):
         from distributed import Client, as_completed
         client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
         try:
+            # Each kernel's threads: its machine's cores shared by all the grading slots there
+            # (every worker process on it), not only its own worker's.
+            slots = _slots_by_host(client)
+            payloads = [dict(p, host_slots=slots) for p in payloads]
             # Dask runs the highest priority first: the order given (longest expected first).
             futures = {client.submit(grade_job, p, pure=False, priority=len(payloads) - i,
                                      key=f"grade-{p['student']}-{p['assignment']}-{uuid.uuid4().hex[:8]}"): p
