@@ -17,9 +17,9 @@ the same values for the same list of shapes, whatever code built the network), t
 training batches the seed generates, and returns the losses and the logits of :data:`IMAGES`
 images the seed generates. :func:`replays_differ` compares two replays relative to how far
 the reference's logits moved in those steps. A network of other weight shapes (another
-architecture) does not replay: its full recipe is trained, as before; so is one whose own initializers differ from the
-reference's (:func:`init_differs`: the replay starts from drawn weights, the full run from
-the network's own). The replay never fails a submission by itself.
+architecture) does not replay: its full recipe is trained, as before; so is one whose own
+initializers differ from the reference's (:func:`init_differs`: the replay starts from drawn
+weights, the full run from the network's own). The replay never fails a submission by itself.
 """
 from __future__ import annotations
 
